@@ -1,0 +1,92 @@
+//! `scrubsnap create`.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use scrubsnap::conn::ProcessEnv;
+use scrubsnap::create::{self, CreateOptions};
+use scrubsnap::plan::TablePatterns;
+use scrubsnap::progress::human_bytes;
+use scrubsnap::store::Location;
+
+use super::common::{connection, TimeoutArgs};
+use super::{Context, Failure};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  scrubsnap create --source postgresql://app@db.internal/app --dest ./snapshots\n  scrubsnap create --source 'host=db dbname=app' --dest file:///var/snapshots --exclude-table 'audit.*'")]
+pub struct Args {
+    /// Source database: a postgresql:// URL or a key=value string. Falls back to DATABASE_URL, then the PG* variables.
+    #[arg(long, env = "SCRUBSNAP_SOURCE", hide_env_values = true)]
+    source: Option<String>,
+
+    /// Store to write the snapshot to: a folder path or file:///path.
+    #[arg(long, env = "SCRUBSNAP_DEST")]
+    dest: String,
+
+    /// Dump only tables matching this glob (schema.table, or table in any schema). Repeatable.
+    #[arg(long = "include-table", value_name = "PATTERN")]
+    include_table: Vec<String>,
+
+    /// Leave out tables matching this glob, structure and rows. Repeatable.
+    #[arg(long = "exclude-table", value_name = "PATTERN")]
+    exclude_table: Vec<String>,
+
+    /// Keep the structure of matching tables but not their rows. Repeatable.
+    #[arg(long = "schema-only-table", value_name = "PATTERN")]
+    schema_only_table: Vec<String>,
+
+    /// The pg_dump to use (default: the server's major version, found by itself).
+    #[arg(long, value_name = "PATH", env = "SCRUBSNAP_PG_DUMP")]
+    pg_dump: Option<PathBuf>,
+
+    /// gzip level, 0 (store) to 9 (smallest).
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9), env = "SCRUBSNAP_COMPRESS_LEVEL")]
+    compress_level: u32,
+
+    #[command(flatten)]
+    timeouts: TimeoutArgs,
+}
+
+pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
+    let source = connection(args.source.as_deref(), "--source")?;
+    let location = Location::parse(&args.dest).map_err(|e| Failure::config(anyhow!("--dest: {e}")))?;
+    let store = location.open();
+    let opts = CreateOptions {
+        source,
+        patterns: TablePatterns {
+            include: args.include_table,
+            exclude: args.exclude_table,
+            schema_only: args.schema_only_table,
+        },
+        pg_dump: args.pg_dump,
+        compress_level: args.compress_level,
+        timeouts: args.timeouts.timeouts(),
+    };
+    tracing::info!(source = %opts.source, store = %store.describe(), "creating snapshot");
+    let manifest = create::create(&opts, store.as_ref(), &ProcessEnv, &ctx.progress).await.map_err(|e| {
+        let config = e.is_config();
+        let e = anyhow::Error::new(e).context("create failed; nothing was published");
+        if config {
+            Failure::config(e)
+        } else {
+            Failure::runtime(e)
+        }
+    })?;
+    let dumped = manifest.tables.iter().filter(|t| t.file.is_some()).count();
+    tracing::info!(
+        snapshot = %manifest.snapshot_id,
+        tables = dumped,
+        schema_only_tables = manifest.tables.len() - dumped,
+        rows = manifest.total_rows(),
+        bytes = manifest.total_bytes(),
+        duration_ms = manifest.duration_ms,
+        "snapshot {} published: {} tables, {} rows, {} written in {:.1}s",
+        manifest.snapshot_id,
+        dumped,
+        manifest.total_rows(),
+        human_bytes(manifest.total_bytes()),
+        manifest.duration_ms as f64 / 1000.0
+    );
+    println!("{}", manifest.snapshot_id);
+    Ok(())
+}

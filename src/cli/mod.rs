@@ -1,0 +1,127 @@
+//! Command-line parsing, logging set-up and exit codes.
+//!
+//! One module per subcommand; shared option groups live in [`common`] and
+//! are flattened into each. Exit codes: 0 success, 1 usage, configuration
+//! or check failure, 2 runtime failure.
+
+mod common;
+mod create;
+mod export;
+mod list;
+mod restore;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Sanitized, consistent PostgreSQL snapshots: dump, compress, publish, restore.
+#[derive(Debug, Parser)]
+#[command(name = "scrubsnap", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    /// Log format: human-readable text, or one JSON object per line for CI consoles.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SCRUBSNAP_LOG_FORMAT")]
+    log_format: LogFormat,
+
+    /// Log level (error, warn, info, debug, trace) or a tracing filter.
+    #[arg(long, global = true, default_value = "info", env = "SCRUBSNAP_LOG_LEVEL")]
+    log_level: String,
+
+    /// No progress display, even on a terminal.
+    #[arg(long, global = true)]
+    no_progress: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Dump a database into a new snapshot in a store.
+    Create(create::Args),
+    /// Load a snapshot into a database.
+    Restore(restore::Args),
+    /// Write a snapshot as one plain SQL stream for psql.
+    Export(export::Args),
+    /// List the snapshots of a store, newest first.
+    List(list::Args),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A failed command: the error and the exit code it maps to.
+pub struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    /// Usage, configuration or check failure: exit 1.
+    pub fn config(error: impl Into<anyhow::Error>) -> Self {
+        Failure { code: 1, error: error.into() }
+    }
+    /// Runtime failure: exit 2.
+    pub fn runtime(error: impl Into<anyhow::Error>) -> Self {
+        Failure { code: 2, error: error.into() }
+    }
+}
+
+/// Shared context of every command.
+pub struct Context {
+    pub progress: scrubsnap::progress::Progress,
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+        }
+    };
+    if let Err(msg) = init_logging(cli.log_format, &cli.log_level) {
+        eprintln!("error: {msg}");
+        return ExitCode::from(1);
+    }
+    let interactive = std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text && !cli.no_progress;
+    let ctx = Context { progress: scrubsnap::progress::Progress::new(interactive) };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Create(a) => create::run(a, &ctx).await,
+            Command::Restore(a) => restore::run(a, &ctx).await,
+            Command::Export(a) => export::run(a, &ctx).await,
+            Command::List(a) => list::run(a, &ctx).await,
+        }
+    });
+    // Do not wait for stray blocking tasks (a cancelled decompressor).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            tracing::error!("{:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, level: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+        LogFormat::Text => builder.with_target(false).with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
+    result.map_err(|e| e.to_string())
+}

@@ -1,0 +1,65 @@
+//! `scrubsnap restore`.
+
+use std::time::Instant;
+
+use anyhow::anyhow;
+use scrubsnap::conn::ProcessEnv;
+use scrubsnap::restore::{self, RestoreOptions};
+use scrubsnap::snapshot;
+use scrubsnap::store::Location;
+
+use super::common::connection;
+use super::{Context, Failure};
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  scrubsnap restore --from ./snapshots/latest --target postgresql://localhost/app_dev --create\n  scrubsnap restore --from ./snapshots/20261122T020000.000Z --target 'dbname=app_dev' --clean")]
+pub struct Args {
+    /// The snapshot: <store>/<snapshot-id> or <store>/latest.
+    #[arg(long, env = "SCRUBSNAP_FROM")]
+    from: String,
+
+    /// Target database: a postgresql:// URL or a key=value string. Falls back to DATABASE_URL, then the PG* variables.
+    #[arg(long, env = "SCRUBSNAP_TARGET", hide_env_values = true)]
+    target: Option<String>,
+
+    /// Drop what the snapshot will create before loading (in the same transaction).
+    #[arg(long)]
+    clean: bool,
+
+    /// Create the target database if it does not exist.
+    #[arg(long)]
+    create: bool,
+}
+
+pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
+    let started = Instant::now();
+    let target = connection(args.target.as_deref(), "--target")?;
+    let (location, name) = Location::parse_snapshot_ref(&args.from).map_err(|e| Failure::config(anyhow!("--from: {e}")))?;
+    let store = location.open();
+    let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
+    tracing::info!(snapshot = %snap.id, target = %target, "restoring snapshot");
+    let opts = RestoreOptions { clean: args.clean, create: args.create };
+    let stats = restore::restore(store.as_ref(), &snap, &target, &ProcessEnv, &opts, &ctx.progress)
+        .await
+        .map_err(|e| {
+            let config = e.is_config();
+            let e = anyhow::Error::new(e).context(format!("restore of {} into {target} failed; the target was left as it was", snap.id));
+            if config {
+                Failure::config(e)
+            } else {
+                Failure::runtime(e)
+            }
+        })?;
+    tracing::info!(
+        snapshot = %snap.id,
+        tables = stats.tables,
+        rows = stats.rows,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "snapshot {} restored: {} tables, {} rows in {:.1}s",
+        snap.id,
+        stats.tables,
+        stats.rows,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! `create`: the whole pipeline, source → plan → encode → store.
+//!
+//! Opens the source transaction, selects tables, dumps the schema scripts
+//! and every table's rows under one snapshot, and publishes the manifest
+//! last. Any failure removes what this run wrote; a snapshot without a
+//! manifest is never listed anyway.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::conn::{ConnSpec, Env};
+use crate::plan::{Selection, SelectionError, TablePatterns};
+use crate::progress::Progress;
+use crate::snapshot::manifest::{self, SchemaFiles, SourceInfo};
+use crate::snapshot::{self, Manifest, SequenceEntry, SnapshotError, SnapshotWriter, TableEntry};
+use crate::source::catalog::{self, Catalog, RelKind};
+use crate::source::copy_out;
+use crate::source::pg_dump::{PgDump, Section};
+use crate::source::session::{SourceSession, Timeouts};
+use crate::source::SourceError;
+use crate::store::{Store, StoreError};
+
+/// Settings of one `create` run.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    pub source: ConnSpec,
+    pub patterns: TablePatterns,
+    pub pg_dump: Option<PathBuf>,
+    pub compress_level: u32,
+    pub timeouts: Timeouts,
+}
+
+/// Why `create` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    /// The table selection cannot be dumped as asked (exit 1).
+    #[error("the table selection cannot be dumped:\n{0}")]
+    Selection(#[from] SelectionError),
+    /// No usable pg_dump (exit 1).
+    #[error(transparent)]
+    Tool(#[from] crate::pgtools::ToolError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+impl CreateError {
+    /// Whether the user must change the invocation (exit 1) rather than
+    /// retry (exit 2).
+    pub fn is_config(&self) -> bool {
+        matches!(self, CreateError::Selection(_) | CreateError::Tool(_))
+            || matches!(self, CreateError::Source(SourceError::Connect(crate::conn::ConnectError::Settings(_))))
+    }
+}
+
+/// Runs `create` and returns the published manifest.
+pub async fn create(
+    opts: &CreateOptions,
+    store: &dyn Store,
+    env: &dyn Env,
+    progress: &Progress,
+) -> Result<Manifest, CreateError> {
+    let started = Instant::now();
+    let created_at = chrono::Utc::now();
+    store.check_writable().await?;
+    let session = SourceSession::open(&opts.source, env, opts.timeouts).await?;
+    let result = run(opts, store, &session, progress, started, created_at).await;
+    session.close().await;
+    result
+}
+
+async fn run(
+    opts: &CreateOptions,
+    store: &dyn Store,
+    session: &SourceSession,
+    progress: &Progress,
+    started: Instant,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Manifest, CreateError> {
+    let catalog = Catalog::read(&session.client).await?;
+    let selection = Selection::build(&catalog, &opts.patterns)?;
+    for p in &selection.unmatched {
+        tracing::warn!(pattern = %p, "table pattern matched no table");
+    }
+    let tool = crate::pgtools::find("pg_dump", session.server_major(), opts.pg_dump.as_deref())?;
+    tracing::info!(
+        server = %session.server_version,
+        database = %session.database,
+        pg_dump = %tool.path.display(),
+        snapshot = %session.snapshot_id,
+        "source transaction open"
+    );
+
+    let lockable: Vec<String> = catalog
+        .tables
+        .iter()
+        .filter(|t| selection.selected.contains(&t.oid) && matches!(t.kind, RelKind::Table | RelKind::Partitioned))
+        .map(|t| t.qualified())
+        .collect();
+    session.lock(&lockable).await?;
+
+    let exclude: Vec<String> = selection
+        .excluded
+        .iter()
+        .filter_map(|oid| catalog.table(*oid))
+        .map(crate::plan::selection::exact_pg_dump_pattern)
+        .collect();
+    let dumper = PgDump {
+        tool: &tool,
+        spec: &opts.source,
+        snapshot_id: &session.snapshot_id,
+        exclude: &exclude,
+        lock_timeout: opts.timeouts.lock,
+    };
+
+    let mut writer = SnapshotWriter::new(store, snapshot::new_id(created_at));
+    match dump_all(opts, session, &catalog, &selection, &dumper, &mut writer, progress).await {
+        Ok((schema, tables, sequences)) => {
+            let materialized_views = catalog
+                .tables
+                .iter()
+                .filter(|t| t.kind == RelKind::MatView && selection.selected.contains(&t.oid))
+                .map(|t| t.display_name())
+                .collect();
+            let manifest = Manifest {
+                format: manifest::FORMAT.to_string(),
+                format_version: manifest::FORMAT_VERSION,
+                tool_version: env!("CARGO_PKG_VERSION").to_string(),
+                snapshot_id: writer.id().to_string(),
+                created_at,
+                duration_ms: started.elapsed().as_millis() as u64,
+                source: SourceInfo {
+                    server_version: session.server_version.clone(),
+                    server_version_num: session.server_version_num,
+                    database: session.database.clone(),
+                    pg_dump_version: tool.version.clone(),
+                },
+                schema,
+                files: Vec::new(),
+                tables,
+                sequences,
+                materialized_views,
+            };
+            Ok(writer.publish(manifest).await?)
+        }
+        Err(e) => {
+            tracing::warn!(snapshot = writer.id(), "create failed; removing the files this run wrote");
+            writer.discard().await;
+            Err(e)
+        }
+    }
+}
+
+type Dumped = (SchemaFiles, Vec<TableEntry>, Vec<SequenceEntry>);
+
+async fn dump_all(
+    opts: &CreateOptions,
+    session: &SourceSession,
+    catalog: &Catalog,
+    selection: &Selection,
+    dumper: &PgDump<'_>,
+    writer: &mut SnapshotWriter<'_>,
+    progress: &Progress,
+) -> Result<Dumped, CreateError> {
+    let schema = SchemaFiles {
+        pre_data: "schema/pre-data.sql".into(),
+        post_data: "schema/post-data.sql".into(),
+        clean: "schema/clean.sql".into(),
+    };
+    for (section, path) in
+        [(Section::PreData, &schema.pre_data), (Section::PostData, &schema.post_data), (Section::Clean, &schema.clean)]
+    {
+        let bytes = dumper.run(section).await?;
+        let mut file = writer.create(path).await?;
+        file.write(&bytes).await?;
+        writer.add(file.finish().await?);
+    }
+
+    let mut tables = Vec::new();
+    let mut index = 0usize;
+    for t in &catalog.tables {
+        if t.kind != RelKind::Table || !selection.selected.contains(&t.oid) {
+            continue;
+        }
+        let columns = t.copy_columns();
+        if !selection.with_rows.contains(&t.oid) {
+            tables.push(TableEntry {
+                schema: t.schema.clone(),
+                name: t.name.clone(),
+                columns,
+                file: None,
+                rows: 0,
+                raw_bytes: 0,
+            });
+            continue;
+        }
+        index += 1;
+        let path = format!("data/{index:05}_{}.copy.gz", file_stem(&t.schema, &t.name));
+        let bar = progress.table("dumping", &t.display_name());
+        let bar2 = bar.clone();
+        let on_progress = Arc::new(move |s: crate::encode::CompressStats| bar2.update(s.rows, s.raw_bytes));
+        let file = writer.create(&path).await?;
+        let dumped = copy_out::dump_table(&session.client, t, file, opts.compress_level, on_progress).await;
+        bar.finish();
+        let dumped = dumped?;
+        tracing::info!(
+            table = %t.display_name(),
+            rows = dumped.stats.rows,
+            raw_bytes = dumped.stats.raw_bytes,
+            stored_bytes = dumped.file.bytes,
+            "table dumped"
+        );
+        tables.push(TableEntry {
+            schema: t.schema.clone(),
+            name: t.name.clone(),
+            columns,
+            file: Some(path),
+            rows: dumped.stats.rows,
+            raw_bytes: dumped.stats.raw_bytes,
+        });
+        writer.add(dumped.file);
+    }
+
+    let mut sequences = Vec::new();
+    for s in &catalog.sequences {
+        if s.owner.is_some_and(|o| !selection.selected.contains(&o)) {
+            continue;
+        }
+        let (last_value, is_called) = catalog::sequence_state(&session.client, s).await?;
+        sequences.push(SequenceEntry { schema: s.schema.clone(), name: s.name.clone(), last_value, is_called });
+    }
+    Ok((schema, tables, sequences))
+}
+
+/// A file-name-safe stem for a table: readable, never ambiguous thanks to the
+/// numeric prefix in front of it.
+fn file_stem(schema: &str, name: &str) -> String {
+    let raw = format!("{schema}.{name}");
+    raw.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' { c } else { '_' })
+        .take(80)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stems_are_safe() {
+        assert_eq!(super::file_stem("Sales Data", "Order/Lines"), "Sales_Data.Order_Lines");
+        assert_eq!(super::file_stem("public", "é"), "public._");
+    }
+}

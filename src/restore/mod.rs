@@ -1,0 +1,239 @@
+//! `restore`: loads a snapshot into a target database.
+//!
+//! Every checksum is verified before the target is touched. Then, in one
+//! transaction: the `--clean` drops if asked, pre-data, each table through
+//! `COPY ... FROM STDIN` streamed out of its gzip file, sequence values,
+//! post-data (indexes, constraints, triggers, materialized view refreshes).
+//! A failure rolls everything back, so the target is as it was.
+
+use futures_util::SinkExt;
+use tokio_postgres::Client;
+
+use crate::conn::{self, ConnSpec, ConnectError, Env};
+use crate::encode;
+use crate::progress::Progress;
+use crate::schema_script::{self, Script, ScriptError};
+use crate::snapshot::{self, Listed, SnapshotError, TableEntry};
+use crate::source::session::DUMP_SETTINGS;
+use crate::sql;
+use crate::store::{Store, StoreError};
+
+/// Settings of one restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    /// Drop what the snapshot creates before loading.
+    pub clean: bool,
+    /// Create the target database when it does not exist.
+    pub create: bool,
+}
+
+/// Why a restore failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Script(#[from] ScriptError),
+    /// The target has tables and `--clean` was not given (exit 1).
+    #[error("the target database {target} is not empty (it has {objects}); restore into an empty database, or add --clean to drop what the snapshot will create")]
+    NotEmpty { target: String, objects: String },
+    #[error("{what}: {reason}")]
+    Load { what: String, reason: String },
+}
+
+impl RestoreError {
+    /// Whether the user must change the invocation (exit 1).
+    pub fn is_config(&self) -> bool {
+        matches!(self, RestoreError::NotEmpty { .. } | RestoreError::Connect(ConnectError::Settings(_)))
+    }
+    fn load(what: impl Into<String>, e: &tokio_postgres::Error) -> Self {
+        RestoreError::Load { what: what.into(), reason: conn::describe_pg_error(e) }
+    }
+}
+
+/// Counts of a finished restore.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreStats {
+    pub tables: usize,
+    pub rows: u64,
+}
+
+/// The three schema scripts of a snapshot, unwrapped.
+pub struct Scripts {
+    pub pre_data: Script,
+    pub post_data: Script,
+    pub clean: Script,
+}
+
+/// Reads the schema scripts of a snapshot.
+pub async fn read_scripts(store: &dyn Store, snap: &Listed) -> Result<Scripts, RestoreError> {
+    let read = |path: String| async move {
+        let bytes = store.get(&format!("{}/{}", snap.id, path)).await?;
+        Ok::<Script, RestoreError>(schema_script::parse(&path, &bytes)?)
+    };
+    let s = &snap.manifest.schema;
+    Ok(Scripts {
+        pre_data: read(s.pre_data.clone()).await?,
+        post_data: read(s.post_data.clone()).await?,
+        clean: read(s.clean.clone()).await?,
+    })
+}
+
+/// Restores `snap` into `target`.
+pub async fn restore(
+    store: &dyn Store,
+    snap: &Listed,
+    target: &ConnSpec,
+    env: &dyn Env,
+    opts: &RestoreOptions,
+    progress: &Progress,
+) -> Result<RestoreStats, RestoreError> {
+    snapshot::verify(store, snap).await?;
+    tracing::info!(snapshot = %snap.id, files = snap.manifest.files.len(), "checksums verified");
+    let scripts = read_scripts(store, snap).await?;
+    let client = connect_target(target, env, opts.create).await?;
+    if !opts.clean {
+        let objects = existing_objects(&client).await?;
+        if !objects.is_empty() {
+            return Err(RestoreError::NotEmpty { target: target.to_string(), objects });
+        }
+    }
+    client
+        .batch_execute(&format!("{DUMP_SETTINGS}; SET client_encoding = 'UTF8'; BEGIN"))
+        .await
+        .map_err(|e| RestoreError::load("starting the restore transaction", &e))?;
+    match load(&client, store, snap, &scripts, opts, progress).await {
+        Ok(stats) => {
+            client.batch_execute("COMMIT").await.map_err(|e| RestoreError::load("committing the restore", &e))?;
+            Ok(stats)
+        }
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
+}
+
+async fn load(
+    client: &Client,
+    store: &dyn Store,
+    snap: &Listed,
+    scripts: &Scripts,
+    opts: &RestoreOptions,
+    progress: &Progress,
+) -> Result<RestoreStats, RestoreError> {
+    if opts.clean {
+        client.batch_execute(&scripts.clean.body).await.map_err(|e| RestoreError::load("dropping existing objects (--clean)", &e))?;
+    }
+    client.batch_execute(&scripts.pre_data.body).await.map_err(|e| RestoreError::load("creating the schema (pre-data)", &e))?;
+    // pg_dump's scripts clear search_path; our statements are qualified.
+    let mut stats = RestoreStats::default();
+    for t in &snap.manifest.tables {
+        let Some(path) = &t.file else { continue };
+        let bar = progress.table("loading", &format!("{}.{}", t.schema, t.name));
+        let rows = load_table(client, store, snap, t, path, &bar).await;
+        bar.finish();
+        let rows = rows?;
+        tracing::info!(table = %format!("{}.{}", t.schema, t.name), rows, "table loaded");
+        stats.tables += 1;
+        stats.rows += rows;
+    }
+    for s in &snap.manifest.sequences {
+        client
+            .execute(
+                "SELECT pg_catalog.setval($1::text::regclass, $2, $3)",
+                &[&sql::qualified(&s.schema, &s.name), &s.last_value, &s.is_called],
+            )
+            .await
+            .map_err(|e| RestoreError::load(format!("setting sequence {}.{}", s.schema, s.name), &e))?;
+    }
+    client
+        .batch_execute(&scripts.post_data.body)
+        .await
+        .map_err(|e| RestoreError::load("creating indexes, constraints and triggers (post-data)", &e))?;
+    Ok(stats)
+}
+
+/// The COPY statement that loads a table of the manifest.
+pub fn copy_in_sql(t: &TableEntry) -> String {
+    format!("COPY {}{} FROM STDIN", t.qualified(), sql::column_list(&t.columns))
+}
+
+async fn load_table(
+    client: &Client,
+    store: &dyn Store,
+    snap: &Listed,
+    t: &TableEntry,
+    path: &str,
+    bar: &crate::progress::TableProgress,
+) -> Result<u64, RestoreError> {
+    let name = format!("{}.{}", t.schema, t.name);
+    let reader = store.open(&format!("{}/{}", snap.id, path)).await?;
+    let mut chunks = encode::decompress_stream(reader, 4);
+    let sink = client.copy_in::<_, bytes::Bytes>(&copy_in_sql(t)).await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
+    futures_util::pin_mut!(sink);
+    let mut raw = 0u64;
+    let mut rows_seen = 0u64;
+    while let Some(chunk) = chunks.recv().await {
+        let chunk = chunk.map_err(|e| RestoreError::Load { what: format!("reading {path}"), reason: e.to_string() })?;
+        raw += chunk.len() as u64;
+        rows_seen += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        bar.update(rows_seen, raw);
+        sink.send(chunk).await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
+    }
+    let rows = sink.finish().await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
+    if rows != t.rows {
+        return Err(RestoreError::Load {
+            what: format!("loading table {name}"),
+            reason: format!("{rows} rows loaded, the manifest says {}", t.rows),
+        });
+    }
+    Ok(rows)
+}
+
+/// Connects to the target, creating the database first if asked and missing.
+async fn connect_target(target: &ConnSpec, env: &dyn Env, create: bool) -> Result<Client, RestoreError> {
+    match conn::connect(target, env).await {
+        Ok(c) => Ok(c),
+        Err(e) if create && e.is_missing_database() => {
+            let admin = match conn::connect(&target.with_dbname("postgres"), env).await {
+                Ok(c) => c,
+                Err(_) => conn::connect(&target.with_dbname("template1"), env).await?,
+            };
+            admin
+                .batch_execute(&format!("CREATE DATABASE {}", sql::ident(&target.dbname)))
+                .await
+                .map_err(|e| RestoreError::load(format!("creating database {}", target.dbname), &e))?;
+            tracing::info!(database = %target.dbname, "target database created");
+            Ok(conn::connect(target, env).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Names of a few user relations in the target ("" when empty).
+async fn existing_objects(client: &Client) -> Result<String, RestoreError> {
+    let rows = client
+        .query(
+            "SELECT n.nspname::text || '.' || c.relname::text FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S') AND n.nspname <> 'information_schema' \
+               AND n.nspname !~ '^pg_' \
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
+                               AND d.objid = c.oid AND d.deptype = 'e') \
+             ORDER BY 1 LIMIT 4",
+            &[],
+        )
+        .await
+        .map_err(|e| RestoreError::load("checking whether the target is empty", &e))?;
+    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    Ok(match names.len() {
+        0 => String::new(),
+        4 => format!("{}, ...", names[..3].join(", ")),
+        _ => names.join(", "),
+    })
+}

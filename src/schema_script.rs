@@ -1,0 +1,114 @@
+//! pg_dump's plain-format schema scripts, as we store and replay them.
+//!
+//! pg_dump 15.14 and later wraps its output in `\restrict KEY` ...
+//! `\unrestrict KEY`: psql meta-commands that stop psql from obeying any
+//! other meta-command inside the script, so a hostile object name in the
+//! source cannot run commands on the machine that restores it.
+//!
+//! `restore` sends the script to the server over the wire protocol, where no
+//! client-side meta-command exists at all: only those two wrapper lines are
+//! removed, and anything else that looks like a meta-command reaches the
+//! server as SQL and fails there. `export` writes a psql script again, so it
+//! wraps the whole stream in `\restrict` with a fresh random key of its own.
+
+use rand::distr::{Alphanumeric, SampleString};
+
+/// A schema script with the restrict wrapper taken off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    /// The SQL between the wrapper lines (the whole text when unwrapped).
+    pub body: String,
+    /// Whether pg_dump wrapped it in `\restrict`.
+    pub restricted: bool,
+}
+
+/// A schema script that does not have the shape pg_dump writes.
+#[derive(Debug, thiserror::Error)]
+pub enum ScriptError {
+    #[error("{0}: '\\restrict' without a matching '\\unrestrict' at the end; the file is truncated or was edited")]
+    Unbalanced(String),
+    #[error("{0} is not valid UTF-8")]
+    Encoding(String),
+}
+
+/// Removes pg_dump's `\restrict` / `\unrestrict` pair. `name` is used in
+/// errors.
+pub fn parse(name: &str, bytes: &[u8]) -> Result<Script, ScriptError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ScriptError::Encoding(name.to_string()))?;
+    // The opening line comes before any SQL: only comments and blank lines
+    // may precede it.
+    let mut key = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_end_matches(['\n', '\r']);
+        if let Some(k) = trimmed.strip_prefix("\\restrict ") {
+            key = Some((k.trim().to_string(), offset, offset + line.len()));
+            break;
+        }
+        if !(trimmed.is_empty() || trimmed.starts_with("--")) {
+            break;
+        }
+        offset += line.len();
+    }
+    let Some((key, start, after)) = key else {
+        return Ok(Script { body: text.to_string(), restricted: false });
+    };
+    let closing = format!("\\unrestrict {key}");
+    let rest = &text[after..];
+    let mut end = None;
+    let mut pos = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_end_matches(['\n', '\r']) == closing {
+            end = Some((pos, pos + line.len()));
+        }
+        pos += line.len();
+    }
+    let Some((close_start, close_end)) = end else {
+        return Err(ScriptError::Unbalanced(name.to_string()));
+    };
+    let mut body = String::with_capacity(text.len());
+    body.push_str(&text[..start]);
+    body.push_str(&rest[..close_start]);
+    body.push_str(&rest[close_end..]);
+    Ok(Script { body, restricted: true })
+}
+
+/// A fresh key for `\restrict` (alphanumeric, as psql requires).
+pub fn new_restrict_key() -> String {
+    Alphanumeric.sample_string(&mut rand::rng(), 40)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_the_wrapper_only() {
+        let text = "--\n-- PostgreSQL database dump\n--\n\n\\restrict abc123\n\nSET x = 1;\nCREATE FUNCTION f() RETURNS text AS $$\n\\unrestrict abc123 \n$$ LANGUAGE sql;\n\n\\unrestrict abc123\n";
+        let s = parse("pre-data.sql", text.as_bytes()).unwrap();
+        assert!(s.restricted);
+        assert!(!s.body.contains("\\restrict"));
+        assert!(s.body.contains("SET x = 1;"));
+        // A look-alike line inside a function body (note the trailing space) stays.
+        assert!(s.body.contains("\\unrestrict abc123 \n"));
+        assert!(!s.body.ends_with("\\unrestrict abc123\n"));
+    }
+
+    #[test]
+    fn plain_scripts_pass_and_truncated_ones_fail() {
+        let s = parse("a", b"SET x = 1;\n").unwrap();
+        assert!(!s.restricted);
+        assert_eq!(s.body, "SET x = 1;\n");
+        assert!(parse("a", b"\\restrict k\nSET x = 1;\n").is_err());
+        // A restrict line after SQL is not the wrapper.
+        let s = parse("a", b"SET x = 1;\n\\restrict k\n").unwrap();
+        assert!(!s.restricted);
+    }
+
+    #[test]
+    fn keys_are_alphanumeric() {
+        let k = new_restrict_key();
+        assert_eq!(k.len(), 40);
+        assert!(k.chars().all(|c| c.is_ascii_alphanumeric()));
+    }
+}

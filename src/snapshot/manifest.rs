@@ -1,0 +1,108 @@
+//! The manifest: the last file of a snapshot, and the proof of what it holds.
+//!
+//! A folder without `manifest.json` is not a snapshot. The manifest lists
+//! every file with its size and SHA-256, the tables with their columns and
+//! row counts, and the sequence values. It holds no secret: no host, user or
+//! password, no cell value.
+
+use serde::{Deserialize, Serialize};
+
+/// Name of the manifest object inside a snapshot.
+pub const MANIFEST: &str = "manifest.json";
+/// Identifies the document type.
+pub const FORMAT: &str = "scrubsnap-snapshot";
+/// Bumped on any change a reader of an older version could misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u32,
+    pub tool_version: String,
+    pub snapshot_id: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub duration_ms: u64,
+    pub source: SourceInfo,
+    pub schema: SchemaFiles,
+    /// Every file of the snapshot except the manifest itself.
+    pub files: Vec<FileEntry>,
+    pub tables: Vec<TableEntry>,
+    pub sequences: Vec<SequenceEntry>,
+    /// Materialized views, refreshed by the post-data script on restore.
+    pub materialized_views: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceInfo {
+    pub server_version: String,
+    pub server_version_num: i32,
+    pub database: String,
+    pub pg_dump_version: String,
+}
+
+/// The schema scripts written by `pg_dump`, as plain SQL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaFiles {
+    /// Types, tables, functions... (`--section=pre-data`).
+    pub pre_data: String,
+    /// Indexes, constraints, triggers, materialized view refreshes (`--section=post-data`).
+    pub post_data: String,
+    /// `DROP ... IF EXISTS` for everything the snapshot creates (restore `--clean`).
+    pub clean: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    pub path: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableEntry {
+    pub schema: String,
+    pub name: String,
+    /// Columns in COPY order (generated columns are left out).
+    pub columns: Vec<String>,
+    /// The data file, or `None` when only the structure was kept.
+    pub file: Option<String>,
+    pub rows: u64,
+    /// Uncompressed COPY bytes.
+    pub raw_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceEntry {
+    pub schema: String,
+    pub name: String,
+    pub last_value: i64,
+    pub is_called: bool,
+}
+
+impl TableEntry {
+    /// `"schema"."name"`, quoted for SQL.
+    pub fn qualified(&self) -> String {
+        crate::sql::qualified(&self.schema, &self.name)
+    }
+}
+
+impl Manifest {
+    /// Total stored bytes of all files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+    /// Total rows of all tables.
+    pub fn total_rows(&self) -> u64 {
+        self.tables.iter().map(|t| t.rows).sum()
+    }
+    /// The entry for a file path.
+    pub fn file(&self, path: &str) -> Option<&FileEntry> {
+        self.files.iter().find(|f| f.path == path)
+    }
+}

@@ -1,0 +1,94 @@
+//! Streams one table's rows out of the source with `COPY ... TO STDOUT`
+//! (text format), through the compressor, into a snapshot file.
+//!
+//! Three stages run at once: the COPY reader, the compressor on a blocking
+//! thread, and the store writer, joined by bounded channels.
+
+use bytes::{Bytes, BytesMut};
+use futures_util::TryStreamExt;
+use tokio::sync::mpsc;
+use tokio_postgres::Client;
+
+use super::catalog::Table;
+use super::SourceError;
+use crate::encode::{self, CompressStats};
+use crate::snapshot::{FileEntry, FileWriter};
+use crate::sql;
+
+/// Input batches are about this size: one channel message per batch, not per row.
+const BATCH: usize = 64 * 1024;
+/// Messages in flight per channel.
+const DEPTH: usize = 4;
+
+/// Rows and bytes of one dumped table.
+#[derive(Debug, Clone)]
+pub struct TableDump {
+    pub file: FileEntry,
+    pub stats: CompressStats,
+}
+
+/// The COPY statement that reads `table`.
+pub fn copy_out_sql(table: &Table) -> String {
+    format!("COPY {}{} TO STDOUT", table.qualified(), sql::column_list(&table.copy_columns()))
+}
+
+/// Dumps `table` into `file`. On error the file is aborted.
+pub async fn dump_table(
+    client: &Client,
+    table: &Table,
+    file: FileWriter,
+    level: u32,
+    on_progress: std::sync::Arc<dyn Fn(CompressStats) + Send + Sync>,
+) -> Result<TableDump, SourceError> {
+    let name = table.display_name();
+    let stream = client
+        .copy_out(&copy_out_sql(table))
+        .await
+        .map_err(|e| SourceError::query(format!("reading table {name}"), &e))?;
+    let (in_tx, in_rx) = mpsc::channel::<Bytes>(DEPTH);
+    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(DEPTH);
+    let compressor = tokio::task::spawn_blocking(move || encode::compress_stream(in_rx, out_tx, level, &*on_progress));
+
+    let read = async {
+        futures_util::pin_mut!(stream);
+        let mut batch = BytesMut::with_capacity(BATCH);
+        while let Some(chunk) = stream.try_next().await.map_err(|e| SourceError::query(format!("reading table {name}"), &e))? {
+            batch.extend_from_slice(&chunk);
+            if batch.len() >= BATCH {
+                let full = batch.split().freeze();
+                if in_tx.send(full).await.is_err() {
+                    // The compressor stopped; its error is reported below.
+                    return Ok(());
+                }
+                batch.reserve(BATCH);
+            }
+        }
+        if !batch.is_empty() {
+            let _ = in_tx.send(batch.freeze()).await;
+        }
+        drop(in_tx);
+        Ok::<(), SourceError>(())
+    };
+    let mut file = file;
+    let write = async {
+        while let Some(chunk) = out_rx.recv().await {
+            file.write(&chunk).await?;
+        }
+        Ok::<(), SourceError>(())
+    };
+    let (read_result, write_result) = tokio::join!(read, write);
+    let compressed = compressor.await.map_err(|e| SourceError::Other(format!("compressing table {name}: {e}")));
+    let outcome = read_result.and(write_result).and_then(|()| {
+        compressed?.map_err(|e| SourceError::Other(format!("compressing table {name}: {e}")))
+    });
+    match outcome {
+        Ok(stats) => {
+            let entry = file.finish().await?;
+            Ok(TableDump { file: entry, stats })
+        }
+        Err(e) => {
+            file.abort().await;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The source session: one `REPEATABLE READ, READ ONLY` transaction whose
+//! snapshot is exported, so that pg_dump and every reader see the database
+//! at one instant.
+
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use super::SourceError;
+use crate::conn::{self, ConnSpec, Env};
+
+/// Timeouts applied to our own sessions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeouts {
+    /// `statement_timeout`; `None` for no limit.
+    pub statement: Option<Duration>,
+    /// `lock_timeout`; `None` to wait forever.
+    pub lock: Option<Duration>,
+}
+
+/// The open transaction on the source.
+pub struct SourceSession {
+    pub client: Client,
+    pub snapshot_id: String,
+    pub server_version: String,
+    pub server_version_num: i32,
+    pub database: String,
+    pub timeouts: Timeouts,
+}
+
+/// Session settings that make `COPY ... TO STDOUT` text exact and loadable
+/// anywhere: what pg_dump sets for the same reason.
+pub const DUMP_SETTINGS: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; \
+     SET bytea_output = hex; SET row_security = off; SET idle_in_transaction_session_timeout = 0";
+
+impl SourceSession {
+    /// Connects and starts the transaction. `row_security = off` makes a
+    /// table whose rows a policy would hide fail loudly instead.
+    pub async fn open(spec: &ConnSpec, env: &dyn Env, timeouts: Timeouts) -> Result<Self, SourceError> {
+        let client = conn::connect(spec, env).await?;
+        let setup = format!(
+            "{DUMP_SETTINGS}; SET statement_timeout = {}; SET lock_timeout = {}; \
+             BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY",
+            millis(timeouts.statement),
+            millis(timeouts.lock)
+        );
+        client.batch_execute(&setup).await.map_err(|e| SourceError::query("starting the read-only transaction", &e))?;
+        let row = client
+            .query_one(
+                "SELECT pg_catalog.pg_export_snapshot(), pg_catalog.current_setting('server_version'), \
+                 pg_catalog.current_setting('server_version_num')::int, pg_catalog.current_database()::text",
+                &[],
+            )
+            .await
+            .map_err(|e| SourceError::query("exporting the snapshot", &e))?;
+        Ok(SourceSession {
+            snapshot_id: row.get(0),
+            server_version: row.get(1),
+            server_version_num: row.get(2),
+            database: row.get(3),
+            client,
+            timeouts,
+        })
+    }
+
+    /// The server's major version (15 for 15.4).
+    pub fn server_major(&self) -> u32 {
+        (self.server_version_num / 10000) as u32
+    }
+
+    /// Takes `ACCESS SHARE` locks on the tables to be read, as pg_dump does,
+    /// so no `TRUNCATE` or DDL can change them while we read.
+    pub async fn lock(&self, qualified_names: &[String]) -> Result<(), SourceError> {
+        for chunk in qualified_names.chunks(200) {
+            let sql = format!("LOCK TABLE {} IN ACCESS SHARE MODE", chunk.join(", "));
+            self.client.batch_execute(&sql).await.map_err(|e| {
+                SourceError::query("locking the tables to dump (another session holds a conflicting lock; see --lock-timeout)", &e)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Ends the transaction (read-only: nothing to commit).
+    pub async fn close(self) {
+        let _ = self.client.batch_execute("ROLLBACK").await;
+    }
+}
+
+/// `'1234ms'` or `0` (no limit), for SET.
+pub fn millis(d: Option<Duration>) -> String {
+    match d {
+        Some(d) => format!("'{}ms'", d.as_millis().max(1)),
+        None => "0".to_string(),
+    }
+}

@@ -1,0 +1,271 @@
+//! The local-folder store.
+//!
+//! Objects are files under the root folder. A file is written as
+//! `<name>.partial`, flushed to disk and renamed into place on `finish`, so a
+//! reader never sees a half-written object under its real name.
+
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use tokio::fs;
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use super::{check_key, ObjectMeta, ObjectReader, ObjectWriter, Store, StoreError};
+
+const PARTIAL_SUFFIX: &str = ".partial";
+
+/// A folder on the local file system.
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    pub fn new(root: PathBuf) -> Self {
+        LocalStore { root }
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        check_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    fn io(&self, op: &'static str, key: &str, source: std::io::Error) -> StoreError {
+        StoreError::Io { op, store: self.describe(), key: key.to_string(), source }
+    }
+}
+
+struct LocalWriter {
+    file: Option<BufWriter<fs::File>>,
+    partial: PathBuf,
+    target: PathBuf,
+    key: String,
+    store: String,
+}
+
+impl LocalWriter {
+    fn io(&self, op: &'static str, source: std::io::Error) -> StoreError {
+        StoreError::Io { op, store: self.store.clone(), key: self.key.clone(), source }
+    }
+}
+
+#[async_trait]
+impl ObjectWriter for LocalWriter {
+    async fn write(&mut self, buf: &[u8]) -> Result<(), StoreError> {
+        let file = self.file.as_mut().ok_or_else(|| StoreError::Io {
+            op: "writing",
+            store: self.store.clone(),
+            key: self.key.clone(),
+            source: std::io::Error::other("writer already closed"),
+        })?;
+        let r = file.write_all(buf).await;
+        r.map_err(|e| self.io("writing", e))
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<(), StoreError> {
+        let Some(mut file) = self.file.take() else {
+            return Err(self.io("finishing", std::io::Error::other("writer already closed")));
+        };
+        let flushed = async {
+            file.flush().await?;
+            file.get_mut().sync_all().await?;
+            drop(file);
+            fs::rename(&self.partial, &self.target).await
+        }
+        .await;
+        if let Err(e) = flushed {
+            let _ = fs::remove_file(&self.partial).await;
+            return Err(self.io("finishing", e));
+        }
+        Ok(())
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        self.file.take();
+        let _ = fs::remove_file(&self.partial).await;
+    }
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        // Dropped without finish: remove the partial file.
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.partial);
+        }
+    }
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    fn describe(&self) -> String {
+        format!("local folder {}", self.root.display())
+    }
+
+    async fn check_writable(&self) -> Result<(), StoreError> {
+        let unusable = |reason: String| StoreError::Unusable { store: self.describe(), reason };
+        if let Ok(meta) = fs::metadata(&self.root).await {
+            if !meta.is_dir() {
+                return Err(unusable("it exists and is not a folder".into()));
+            }
+        }
+        fs::create_dir_all(&self.root)
+            .await
+            .map_err(|e| unusable(format!("cannot create the folder: {e}")))?;
+        let probe = self.root.join(format!(".scrubsnap-write-test-{}", std::process::id()));
+        fs::write(&probe, b"ok")
+            .await
+            .map_err(|e| unusable(format!("cannot write in the folder: {e}")))?;
+        let _ = fs::remove_file(&probe).await;
+        Ok(())
+    }
+
+    async fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>, StoreError> {
+        let target = self.path(key)?;
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).await.map_err(|e| self.io("creating folder for", key, e))?;
+        }
+        let mut partial = target.clone().into_os_string();
+        partial.push(PARTIAL_SUFFIX);
+        let partial = PathBuf::from(partial);
+        let file = fs::File::create(&partial).await.map_err(|e| self.io("creating", key, e))?;
+        Ok(Box::new(LocalWriter {
+            file: Some(BufWriter::with_capacity(256 * 1024, file)),
+            partial,
+            target,
+            key: key.to_string(),
+            store: self.describe(),
+        }))
+    }
+
+    async fn open(&self, key: &str) -> Result<ObjectReader, StoreError> {
+        let path = self.path(key)?;
+        match fs::File::open(&path).await {
+            Ok(f) => Ok(Box::pin(tokio::io::BufReader::with_capacity(256 * 1024, f))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::NotFound { store: self.describe(), key: key.to_string() })
+            }
+            Err(e) => Err(self.io("opening", key, e)),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> {
+        let mut out = Vec::new();
+        let start = if prefix.is_empty() { self.root.clone() } else { self.path(prefix.trim_end_matches('/'))? };
+        let mut stack = vec![start];
+        while let Some(dir) = stack.pop() {
+            let mut rd = match fs::read_dir(&dir).await {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.io("listing", prefix, e)),
+            };
+            while let Some(entry) = rd.next_entry().await.map_err(|e| self.io("listing", prefix, e))? {
+                let ft = entry.file_type().await.map_err(|e| self.io("listing", prefix, e))?;
+                let path = entry.path();
+                if ft.is_dir() {
+                    stack.push(path);
+                } else if ft.is_file() {
+                    let name = path.to_string_lossy();
+                    if name.ends_with(PARTIAL_SUFFIX) || name.contains("/.scrubsnap-write-test-") {
+                        continue;
+                    }
+                    let size = entry.metadata().await.map(|m| m.len()).unwrap_or(0);
+                    if let Some(key) = relative_key(&self.root, &path) {
+                        out.push(ObjectMeta { key, size });
+                    }
+                }
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let dir = if prefix.is_empty() { self.root.clone() } else { self.path(prefix.trim_end_matches('/'))? };
+        let mut out = Vec::new();
+        let mut rd = match fs::read_dir(&dir).await {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(self.io("listing", prefix, e)),
+        };
+        while let Some(entry) = rd.next_entry().await.map_err(|e| self.io("listing", prefix, e))? {
+            if entry.file_type().await.map(|t| t.is_dir()).unwrap_or(false) {
+                out.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        match fs::remove_file(&path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.io("deleting", key, e)),
+        }
+        // Remove folders left empty, up to the root.
+        let mut dir = path.parent().map(Path::to_path_buf);
+        while let Some(d) = dir {
+            if d == self.root || !d.starts_with(&self.root) || fs::remove_dir(&d).await.is_err() {
+                break;
+            }
+            dir = d.parent().map(Path::to_path_buf);
+        }
+        Ok(())
+    }
+}
+
+fn relative_key(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncReadExt;
+
+    #[tokio::test]
+    async fn put_get_list_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().join("s"));
+        store.check_writable().await.unwrap();
+        store.put("a/b/c.txt", b"hello").await.unwrap();
+        store.put("a/d.txt", b"x").await.unwrap();
+        assert_eq!(store.get("a/b/c.txt").await.unwrap(), b"hello");
+        let keys: Vec<_> = store.list("a").await.unwrap().into_iter().map(|m| m.key).collect();
+        assert_eq!(keys, vec!["a/b/c.txt", "a/d.txt"]);
+        assert_eq!(store.list_dirs("").await.unwrap(), vec!["a"]);
+        store.delete("a/b/c.txt").await.unwrap();
+        store.delete("a/b/c.txt").await.unwrap();
+        assert!(matches!(store.open("a/b/c.txt").await, Err(StoreError::NotFound { .. })));
+        let mut r = store.open("a/d.txt").await.unwrap();
+        let mut s = String::new();
+        r.read_to_string(&mut s).await.unwrap();
+        assert_eq!(s, "x");
+    }
+
+    #[tokio::test]
+    async fn unfinished_objects_are_invisible() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::new(dir.path().to_path_buf());
+        let mut w = store.create("x/y").await.unwrap();
+        w.write(b"partial").await.unwrap();
+        assert!(store.list("").await.unwrap().is_empty());
+        w.abort().await;
+        let w = store.create("x/z").await.unwrap();
+        drop(w);
+        assert!(store.list("").await.unwrap().is_empty());
+        assert!(!dir.path().join("x/y.partial").exists());
+        assert!(!dir.path().join("x/z.partial").exists());
+    }
+
+    #[tokio::test]
+    async fn a_file_is_not_a_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("file");
+        std::fs::write(&f, b"").unwrap();
+        let err = LocalStore::new(f).check_writable().await.unwrap_err();
+        assert!(err.to_string().contains("not a folder"), "{err}");
+    }
+}
