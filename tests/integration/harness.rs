@@ -1,0 +1,266 @@
+//! Test harness: the throwaway cluster, databases, and running the binary.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+pub struct Cluster {
+    host: String,
+    port: u16,
+    user: String,
+    password: String,
+    bin: PathBuf,
+}
+
+static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+fn pg_bin() -> Result<PathBuf, String> {
+    if let Ok(p) = std::env::var("SCRUBSNAP_PG_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    for major in [17, 16, 15] {
+        let p = PathBuf::from(format!("/usr/lib/postgresql/{major}/bin"));
+        if p.join("psql").is_file() {
+            return Ok(p);
+        }
+    }
+    Err("PostgreSQL client and server programs not found in /usr/lib/postgresql/{17,16,15}/bin: install postgresql-15 (scripts/test does) or set SCRUBSNAP_PG_BIN".into())
+}
+
+fn start() -> Result<Cluster, String> {
+    let bin = pg_bin()?;
+    let url = match std::env::var("SCRUBSNAP_TEST_PG_URL") {
+        Ok(u) if !u.is_empty() => u,
+        _ => {
+            let dir = PathBuf::from(format!("/tmp/scrubsnap-test-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
+            }
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/throwaway-pg");
+            let out = Command::new(script)
+                .arg("start")
+                .arg(dir.join("cluster"))
+                .arg("--watch")
+                .arg(std::process::id().to_string())
+                // Distinctive, so a test can tell it never leaks into output.
+                .env("SCRUBSNAP_PG_PASSWORD", format!("Pw-{}-x7Q9", std::process::id()))
+                .stderr(Stdio::piped())
+                .output()
+                .map_err(|e| format!("running scripts/throwaway-pg: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "could not start a throwaway PostgreSQL cluster: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        }
+    };
+    let parsed = url::Url::parse(&url).map_err(|e| format!("bad SCRUBSNAP_TEST_PG_URL: {e}"))?;
+    Ok(Cluster {
+        host: parsed.host_str().unwrap_or("127.0.0.1").to_string(),
+        port: parsed.port().unwrap_or(5432),
+        user: if parsed.username().is_empty() { "postgres".into() } else { parsed.username().to_string() },
+        password: parsed.password().unwrap_or("").to_string(),
+        bin,
+    })
+}
+
+pub fn cluster() -> &'static Cluster {
+    match CLUSTER.get_or_init(start) {
+        Ok(c) => c,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+impl Cluster {
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A URL for database `db`.
+    pub fn url(&self, db: &str) -> String {
+        format!("postgresql://{}:{}@{}:{}/{}", self.user, self.password, self.host, self.port, db)
+    }
+
+    pub fn bin(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
+    fn libpq(&self, cmd: &mut Command) {
+        for (k, _) in std::env::vars() {
+            if k.starts_with("PG") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("PGHOST", &self.host)
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", &self.user)
+            .env("PGPASSWORD", &self.password);
+    }
+
+    /// A new, empty database with a unique name.
+    pub fn fresh_db(&self, prefix: &str) -> String {
+        let name = format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+        name
+    }
+
+    /// A unique database name that does not exist yet.
+    pub fn unused_db(&self, prefix: &str) -> String {
+        format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Runs SQL with psql (stop on error); returns unaligned, tuples-only output.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let mut cmd = Command::new(self.bin("psql"));
+        self.libpq(&mut cmd);
+        let out = cmd
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", db, "-c", sql])
+            .output()
+            .expect("running psql");
+        assert!(out.status.success(), "psql failed on {db}: {}\nSQL: {sql}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
+    }
+
+    /// Loads a SQL file with psql (stop on error).
+    pub fn psql_file(&self, db: &str, file: &Path) -> Output {
+        let mut cmd = Command::new(self.bin("psql"));
+        self.libpq(&mut cmd);
+        cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f"]).arg(file).output().expect("running psql")
+    }
+
+    /// Loads one of tests/fixtures/*.sql into a new database.
+    pub fn fixture_db(&self, fixture: &str) -> String {
+        let db = self.fresh_db(fixture);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{fixture}.sql"));
+        let out = self.psql_file(&db, &path);
+        assert!(out.status.success(), "loading {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        db
+    }
+
+    /// `pg_dump --schema-only` of a database, comparable across databases.
+    pub fn schema_dump(&self, db: &str) -> String {
+        let mut cmd = Command::new(self.bin("pg_dump"));
+        self.libpq(&mut cmd);
+        let out = cmd
+            .args(["--schema-only", "--no-owner", "--no-privileges", "-d", db])
+            .output()
+            .expect("running pg_dump");
+        assert!(out.status.success(), "pg_dump {db}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Every ordinary table (leaf partitions included) with an md5 over its
+    /// sorted rows, and its row count.
+    pub fn table_digests(&self, db: &str) -> BTreeMap<String, String> {
+        let tables = self.psql(
+            db,
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' ORDER BY 1",
+        );
+        let mut out = BTreeMap::new();
+        for t in tables.lines().filter(|l| !l.is_empty()) {
+            let digest = self.psql(
+                db,
+                &format!(
+                    "SELECT count(*) || ':' || md5(coalesce(string_agg(x.r, E'\\n' ORDER BY x.r), '')) \
+                     FROM (SELECT t::text AS r FROM ONLY {t} t) x"
+                ),
+            );
+            out.insert(t.to_string(), digest);
+        }
+        out
+    }
+
+    /// Current `last_value, is_called` of every sequence.
+    pub fn sequence_states(&self, db: &str) -> String {
+        self.psql(
+            db,
+            "SELECT string_agg(format('%s.%s=%s/%s', schemaname, sequencename, last_value, last_value IS NOT NULL), ',' ORDER BY 1) FROM pg_sequences",
+        )
+    }
+
+    pub fn user_table_count(&self, db: &str) -> usize {
+        self.psql(
+            db,
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE c.relkind IN ('r','p') AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'",
+        )
+        .parse()
+        .unwrap_or(usize::MAX)
+    }
+}
+
+/// The result of running the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// Runs `scrubsnap` with a clean environment (no PG*, DATABASE_URL or SCRUBSNAP_* inherited).
+pub fn scrubsnap(args: &[&str]) -> Run {
+    scrubsnap_env(args, &[])
+}
+
+pub fn scrubsnap_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_scrubsnap"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("PG") || k.starts_with("SCRUBSNAP_") || k == "DATABASE_URL" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", "/nonexistent-home");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.args(args).stdin(Stdio::null()).output().expect("running scrubsnap");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A temporary store folder.
+pub fn store_dir() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("scrubsnap-store-").tempdir().expect("temp dir")
+}
+
+/// Snapshot folders (with or without manifest) in a local store.
+pub fn snapshot_dirs(store: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(store)
+        .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// A loopback port nothing listens on.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let p = l.local_addr().expect("addr").port();
+    drop(l);
+    p
+}

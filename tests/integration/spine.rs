@@ -1,0 +1,407 @@
+//! The spine: create, restore, export and list on a real server.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::harness::{closed_port, cluster, scrubsnap, scrubsnap_env, snapshot_dirs, store_dir};
+
+fn create(src_url: &str, store: &Path, extra: &[&str]) -> crate::harness::Run {
+    let dest = store.to_string_lossy().to_string();
+    let mut args = vec!["create", "--source", src_url, "--dest", &dest];
+    args.extend_from_slice(extra);
+    scrubsnap(&args)
+}
+
+fn created_id(run: &crate::harness::Run) -> String {
+    assert_eq!(run.code, 0, "create failed:\n{}", run.all());
+    run.stdout.trim().to_string()
+}
+
+#[test]
+fn fixture_round_trips_through_restore_and_export() {
+    let c = cluster();
+    let src = c.fixture_db("spine");
+    let store = store_dir();
+    let id = created_id(&create(&c.url(&src), store.path(), &[]));
+
+    // Restore into a database that --create makes.
+    let dst = c.unused_db("spine_restored");
+    let from = format!("{}/latest", store.path().display());
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst), "--create"]);
+    assert_eq!(r.code, 0, "restore failed:\n{}", r.all());
+
+    let source_tables = c.table_digests(&src);
+    assert!(source_tables.len() >= 10, "fixture too small: {source_tables:?}");
+    assert_eq!(source_tables, c.table_digests(&dst), "rows differ after restore");
+    assert_eq!(c.schema_dump(&src), c.schema_dump(&dst), "schemas differ after restore");
+    assert_eq!(c.sequence_states(&src), c.sequence_states(&dst), "sequences differ after restore");
+
+    // The same through export | psql.
+    let sql = store.path().join("export.sql");
+    let from_id = format!("{}/{id}", store.path().display());
+    let r = scrubsnap(&["export", "--from", &from_id, "-o", &sql.to_string_lossy()]);
+    assert_eq!(r.code, 0, "export failed:\n{}", r.all());
+    let text = std::fs::read_to_string(&sql).expect("export file");
+    assert!(text.starts_with("--"), "export starts with a comment header");
+    let exported = c.fresh_db("spine_exported");
+    let out = c.psql_file(&exported, &sql);
+    assert!(out.status.success(), "psql could not load the export: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(source_tables, c.table_digests(&exported), "rows differ after export | psql");
+    assert_eq!(c.schema_dump(&src), c.schema_dump(&exported), "schemas differ after export | psql");
+    assert_eq!(c.sequence_states(&src), c.sequence_states(&exported));
+
+    // Sequences continue where the source stood.
+    for db in [&src, &dst, &exported] {
+        let next = c.psql(db, "SELECT string_agg(format('%s=%s', sequencename, nextval(format('%I.%I', schemaname, sequencename))), ',' ORDER BY sequencename) FROM pg_sequences");
+        assert_eq!(next, c.psql(&src, "SELECT string_agg(format('%s=%s', sequencename, last_value), ',' ORDER BY sequencename) FROM pg_sequences"));
+    }
+
+    // Materialized views were refreshed with data.
+    let mv = c.psql(&src, "SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews ORDER BY 1 LIMIT 1");
+    if !mv.is_empty() {
+        let count = format!("SELECT count(*) FROM {mv}");
+        assert_eq!(c.psql(&src, &count), c.psql(&dst, &count));
+    }
+}
+
+#[test]
+fn snapshot_layout_and_manifest() {
+    let c = cluster();
+    let src = c.fresh_db("layout");
+    c.psql(&src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 100) i");
+    let store = store_dir();
+    let id = created_id(&create(&c.url(&src), store.path(), &[]));
+    let dir = store.path().join(&id);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).expect("json");
+    assert_eq!(manifest["format_version"], 1);
+    assert_eq!(manifest["snapshot_id"], id.as_str());
+    assert_eq!(manifest["source"]["database"], src.as_str());
+    assert_eq!(manifest["tables"][0]["rows"], 100);
+    // Every file is listed with its true size and checksum; the files are gzip.
+    let files = manifest["files"].as_array().expect("files");
+    assert_eq!(files.len(), 4, "three schema scripts and one data file");
+    for f in files {
+        let bytes = std::fs::read(dir.join(f["path"].as_str().expect("path"))).expect("file");
+        assert_eq!(bytes.len() as u64, f["bytes"].as_u64().expect("bytes"));
+        use sha2::Digest;
+        assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), f["sha256"].as_str().expect("sha"));
+    }
+    let data = dir.join(manifest["tables"][0]["file"].as_str().expect("file"));
+    let out = std::process::Command::new("gzip").arg("-dc").arg(&data).output().expect("gzip");
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 100);
+    let text = serde_json::to_string(&manifest).expect("json");
+    assert!(!text.contains(c.password()), "the manifest holds no password");
+}
+
+#[test]
+fn concurrent_writers_never_break_foreign_keys() {
+    let c = cluster();
+    let src = c.fresh_db("consistency");
+    // Tables are dumped in name order: the parent first, a big table in the
+    // middle that takes a while, the child last.
+    c.psql(
+        &src,
+        "CREATE TABLE a_parent (id bigint PRIMARY KEY);
+         CREATE TABLE b_filler (id bigint, pad text);
+         CREATE TABLE c_child (id bigserial PRIMARY KEY, parent_id bigint NOT NULL REFERENCES a_parent);
+         INSERT INTO b_filler SELECT i, repeat(md5(i::text), 8) FROM generate_series(1, 300000) i;",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let url = c.url(&src);
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async move {
+                let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+                tokio::spawn(conn);
+                let mut n: i64 = 0;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    client
+                        .batch_execute(&format!(
+                            "BEGIN; INSERT INTO a_parent VALUES ({n}); INSERT INTO c_child (parent_id) VALUES ({n}); COMMIT"
+                        ))
+                        .await
+                        .expect("writer");
+                }
+                n
+            })
+        })
+    };
+    // Let the writer get going, then dump while it writes.
+    while c.psql(&src, "SELECT count(*) FROM a_parent") == "0" {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let store = store_dir();
+    let id = created_id(&create(&c.url(&src), store.path(), &[]));
+    stop.store(true, Ordering::SeqCst);
+    let written = writer.join().expect("writer thread");
+
+    let dst = c.unused_db("consistency_restored");
+    let r = scrubsnap(&["restore", "--from", &format!("{}/{id}", store.path().display()), "--target", &c.url(&dst), "--create"]);
+    assert_eq!(r.code, 0, "restore failed (foreign key broken?):\n{}", r.all());
+    let parents: i64 = c.psql(&dst, "SELECT count(*) FROM a_parent").parse().expect("count");
+    let children: i64 = c.psql(&dst, "SELECT count(*) FROM c_child").parse().expect("count");
+    assert_eq!(parents, children, "each writer transaction is wholly in the snapshot or not at all");
+    assert!(parents > 0 && parents < written, "the writer committed during the dump ({parents} of {written})");
+}
+
+#[test]
+fn a_flipped_byte_is_named_and_nothing_is_loaded() {
+    let c = cluster();
+    let src = c.fresh_db("flip");
+    c.psql(&src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 5000) i");
+    let store = store_dir();
+    let id = created_id(&create(&c.url(&src), store.path(), &[]));
+    let data_dir = store.path().join(&id).join("data");
+    let file = std::fs::read_dir(&data_dir).expect("data").next().expect("a file").expect("entry").path();
+    let mut bytes = std::fs::read(&file).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&file, &bytes).expect("write");
+
+    let dst = c.fresh_db("flip_target");
+    let from = format!("{}/latest", store.path().display());
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst)]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    let name = file.file_name().expect("name").to_string_lossy().to_string();
+    assert!(r.stderr.contains(&name), "the damaged file is named:\n{}", r.stderr);
+    assert_eq!(c.user_table_count(&dst), 0, "nothing was loaded");
+
+    // Export refuses too, and writes no file.
+    let out = store.path().join("x.sql");
+    let r = scrubsnap(&["export", "--from", &from, "-o", &out.to_string_lossy()]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(!out.exists());
+
+    // A missing file is named as well.
+    std::fs::remove_file(&file).expect("remove");
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst)]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("missing"), "{}", r.stderr);
+}
+
+#[test]
+fn bad_connections_fail_clearly_and_publish_nothing() {
+    let c = cluster();
+    let src = c.fresh_db("badconn");
+    c.psql(&src, "CREATE TABLE t (id int)");
+    let store = store_dir();
+
+    let unreachable = format!("postgresql://postgres:pw@127.0.0.1:{}/x?connect_timeout=5", closed_port());
+    let r = create(&unreachable, store.path(), &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("cannot connect"), "{}", r.stderr);
+
+    let wrong_pw = format!("postgresql://postgres:WrongSecret123@127.0.0.1:{}/{src}", c.port());
+    let r = create(&wrong_pw, store.path(), &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("password"), "{}", r.stderr);
+    assert!(!r.all().contains("WrongSecret123"), "the password is never printed:\n{}", r.all());
+
+    let missing = c.url("no_such_database_here");
+    let r = create(&missing, store.path(), &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("no_such_database_here") && r.stderr.contains("does not exist"), "{}", r.stderr);
+    assert!(!r.all().contains(c.password()), "the password is never printed");
+
+    // Unparseable connection strings are usage errors.
+    let r = create("host=x port=notaport password=Sekr1t", store.path(), &[]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("port") && !r.all().contains("Sekr1t"), "{}", r.stderr);
+
+    // A store that is a file, not a folder.
+    let file = store.path().join("not-a-folder");
+    std::fs::write(&file, b"x").expect("write");
+    let r = create(&c.url(&src), &file, &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("not a folder"), "{}", r.stderr);
+
+    // None of these left anything that list would show.
+    assert!(snapshot_dirs(store.path()).is_empty(), "{:?}", snapshot_dirs(store.path()));
+    let r = scrubsnap(&["list", "--dest", &store.path().to_string_lossy(), "--format", "json"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(r.stdout.trim(), "[]");
+}
+
+#[test]
+fn failure_mid_dump_leaves_no_snapshot() {
+    let c = cluster();
+    let src = c.fresh_db("middump");
+    // A row-level security policy with FORCE hides rows even from the owner;
+    // with row_security = off the read fails instead of dumping a subset.
+    c.psql(
+        &src,
+        "CREATE TABLE a (id int); INSERT INTO a VALUES (1);
+         CREATE ROLE rls_reader_x LOGIN PASSWORD 'rlspw';
+         CREATE TABLE b (id int); INSERT INTO b VALUES (1), (2);
+         ALTER TABLE b ENABLE ROW LEVEL SECURITY; ALTER TABLE b FORCE ROW LEVEL SECURITY;
+         CREATE POLICY only_one ON b USING (id = 1);
+         GRANT SELECT ON a, b TO rls_reader_x;",
+    )
+    .to_string();
+    let url = format!("postgresql://rls_reader_x:rlspw@127.0.0.1:{}/{src}", c.port());
+    let store = store_dir();
+    let r = create(&url, store.path(), &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("row-level security"), "{}", r.stderr);
+    assert!(snapshot_dirs(store.path()).is_empty(), "the partial snapshot was removed");
+    c.psql("postgres", &format!("DROP DATABASE \"{src}\""));
+    c.psql("postgres", "DROP ROLE rls_reader_x");
+}
+
+#[test]
+fn restore_refuses_a_non_empty_target_unless_clean() {
+    let c = cluster();
+    let src = c.fresh_db("clean_src");
+    c.psql(&src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'a' FROM generate_series(1, 10) i");
+    let store = store_dir();
+    created_id(&create(&c.url(&src), store.path(), &[]));
+    let from = format!("{}/latest", store.path().display());
+
+    let dst = c.fresh_db("clean_dst");
+    c.psql(&dst, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t VALUES (999, 'local')");
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst)]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("not empty") && r.stderr.contains("--clean"), "{}", r.stderr);
+    assert_eq!(c.psql(&dst, "SELECT v FROM t"), "local", "untouched");
+
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst), "--clean"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(c.table_digests(&src), c.table_digests(&dst));
+    // Again: --clean is repeatable.
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst), "--clean"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(c.table_digests(&src), c.table_digests(&dst));
+}
+
+#[test]
+fn table_selection() {
+    let c = cluster();
+    let src = c.fresh_db("select");
+    c.psql(
+        &src,
+        "CREATE SCHEMA audit;
+         CREATE TABLE customers (id int PRIMARY KEY, email text);
+         CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers);
+         CREATE TABLE audit.events (id int, what text);
+         CREATE TABLE big_log (id int, line text);
+         INSERT INTO customers VALUES (1, 'a@b.c'); INSERT INTO orders VALUES (1, 1);
+         INSERT INTO audit.events VALUES (1, 'x'); INSERT INTO big_log VALUES (1, 'y');",
+    );
+    let store = store_dir();
+    let id = created_id(&create(&c.url(&src), store.path(), &["--exclude-table", "audit.*", "--schema-only-table", "big_*"]));
+    let dst = c.unused_db("select_dst");
+    let r = scrubsnap(&["restore", "--from", &format!("{}/{id}", store.path().display()), "--target", &c.url(&dst), "--create"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(c.psql(&dst, "SELECT to_regclass('audit.events') IS NULL"), "t", "excluded table absent");
+    assert_eq!(c.psql(&dst, "SELECT count(*) FROM big_log"), "0", "structure only");
+    assert_eq!(c.psql(&dst, "SELECT count(*) FROM orders"), "1");
+
+    // Leaving out what a kept table refers to is refused up front (exit 1).
+    let r = create(&c.url(&src), store.path(), &["--exclude-table", "public.customers", "--schema-only-table", "nothing_matches"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("orders_customer_id_fkey"), "{}", r.stderr);
+    let r = create(&c.url(&src), store.path(), &["--include-table", "orders"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("customers"), "{}", r.stderr);
+    assert_eq!(snapshot_dirs(store.path()), vec![id]);
+}
+
+#[test]
+fn list_shows_complete_snapshots_newest_first() {
+    let c = cluster();
+    let src = c.fresh_db("list");
+    c.psql(&src, "CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 7)");
+    let store = store_dir();
+    let first = created_id(&create(&c.url(&src), store.path(), &[]));
+    let second = created_id(&create(&c.url(&src), store.path(), &[]));
+    assert!(first < second, "ids sort by time");
+    // A folder without a manifest (a crashed run) is not a snapshot.
+    std::fs::create_dir_all(store.path().join("20991231T235959.999Z/data")).expect("mkdir");
+    let r = scrubsnap(&["list", "--dest", &store.path().to_string_lossy(), "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let ids: Vec<&str> = v.as_array().expect("array").iter().map(|s| s["id"].as_str().expect("id")).collect();
+    assert_eq!(ids, vec![second.as_str(), first.as_str()]);
+    assert_eq!(v[0]["rows"], 7);
+    let r = scrubsnap(&["list", "--dest", &store.path().to_string_lossy()]);
+    assert!(r.stdout.lines().nth(1).is_some_and(|l| l.starts_with(&second)), "{}", r.stdout);
+
+    // latest resolves to the newest complete one.
+    let dst = c.unused_db("list_dst");
+    let r = scrubsnap(&["restore", "--from", &format!("{}/latest", store.path().display()), "--target", &c.url(&dst), "--create"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains(&second), "{}", r.stderr);
+}
+
+#[test]
+fn old_pg_dump_is_refused_before_anything_is_written() {
+    let c = cluster();
+    let src = c.fresh_db("oldtool");
+    let store = store_dir();
+    let fake = store.path().join("pg_dump_96");
+    std::fs::write(&fake, "#!/bin/sh\necho 'pg_dump (PostgreSQL) 9.6.24'\n").expect("write");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let dest = store.path().join("snaps");
+    let r = create(&c.url(&src), &dest, &["--pg-dump", &fake.to_string_lossy()]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("older than the server"), "{}", r.stderr);
+    assert!(snapshot_dirs(&dest).is_empty());
+}
+
+#[test]
+fn usage_errors_exit_1_and_json_logs_parse() {
+    let r = scrubsnap(&["create", "--no-such-flag"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let r = scrubsnap(&["restore", "--from", "s3://bucket/x/latest", "--target", "host=x"]);
+    assert_eq!(r.code, 1, "{}", r.all());
+    let r = scrubsnap(&["--help"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("create") && r.stdout.contains("restore") && r.stdout.contains("export"));
+
+    let c = cluster();
+    let src = c.fresh_db("jsonlog");
+    c.psql(&src, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    let r = scrubsnap_env(&["--log-format", "json", "create", "--dest", &dest], &[("SCRUBSNAP_SOURCE", &c.url(&src))]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert!(lines.len() >= 3);
+    for l in lines {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v.get("level").is_some());
+    }
+    assert!(!r.all().contains(c.password()), "no password in logs");
+}
+
+#[test]
+fn connection_falls_back_to_pg_variables() {
+    let c = cluster();
+    let src = c.fresh_db("pgenv");
+    c.psql(&src, "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2)");
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    let port = c.port().to_string();
+    let r = scrubsnap_env(
+        &["create", "--dest", &dest],
+        &[("PGHOST", "127.0.0.1"), ("PGPORT", &port), ("PGUSER", "postgres"), ("PGPASSWORD", c.password()), ("PGDATABASE", &src), ("PGSSLMODE", "disable")],
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    // And a key=value string with DATABASE_URL unused.
+    let kv = format!("host=127.0.0.1 port={port} user=postgres password='{}' dbname={src} sslmode=prefer", c.password());
+    let r = scrubsnap(&["create", "--source", &kv, "--dest", &dest]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = scrubsnap_env(&["create", "--dest", &dest], &[("DATABASE_URL", &c.url(&src))]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(snapshot_dirs(store.path()).len(), 3);
+}
