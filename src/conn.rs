@@ -176,11 +176,7 @@ impl ConnSpec {
                 .map_err(|_| ConnError::BadValue("port"))?,
             None => 5432,
         };
-        let user = p
-            .get("user")
-            .cloned()
-            .or_else(|| env.var("USER"))
-            .unwrap_or_else(|| "postgres".to_string());
+        let user = p.get("user").cloned().or_else(|| env.var("USER")).unwrap_or_else(|| "postgres".to_string());
         let dbname = p.get("dbname").cloned().unwrap_or_else(|| user.clone());
         let sslmode = match p.get("sslmode") {
             Some(s) => SslMode::parse(s)?,
@@ -193,10 +189,7 @@ impl ConnSpec {
             }
             None => Some(Duration::from_secs(30)),
         };
-        let application_name = p
-            .get("application_name")
-            .cloned()
-            .unwrap_or_else(|| APPLICATION_NAME.to_string());
+        let application_name = p.get("application_name").cloned().unwrap_or_else(|| APPLICATION_NAME.to_string());
         let mut spec = ConnSpec {
             hosts,
             port,
@@ -254,9 +247,7 @@ impl ConnSpec {
         c.ssl_mode(match self.sslmode {
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
             SslMode::Prefer => tokio_postgres::config::SslMode::Prefer,
-            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-                tokio_postgres::config::SslMode::Require
-            }
+            SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => tokio_postgres::config::SslMode::Require,
         });
         c.keepalives(true);
         c
@@ -303,10 +294,7 @@ impl ConnSpec {
                 let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                     .build()
                     .map_err(|e| ConnError::Tls(e.to_string()))?;
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(ChainOnly(inner)))
-                    .with_no_client_auth()
+                builder.dangerous().with_custom_certificate_verifier(Arc::new(ChainOnly(inner))).with_no_client_auth()
             }
             (SslMode::VerifyCa, None) => return Err(ConnError::MissingRootCert("verify-ca")),
             (SslMode::VerifyFull, None) => return Err(ConnError::MissingRootCert("verify-full")),
@@ -345,9 +333,7 @@ impl ConnSpec {
         let mut store = RootCertStore::empty();
         for cert in certs {
             let cert = cert.map_err(|e| ConnError::RootCert { path: path.clone(), reason: e.to_string() })?;
-            store
-                .add(cert)
-                .map_err(|e| ConnError::RootCert { path: path.clone(), reason: e.to_string() })?;
+            store.add(cert).map_err(|e| ConnError::RootCert { path: path.clone(), reason: e.to_string() })?;
         }
         if store.is_empty() {
             return Err(ConnError::RootCert { path, reason: "no certificate in the file".into() });

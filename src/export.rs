@@ -37,9 +37,11 @@ pub async fn export<W: AsyncWrite + Unpin>(store: &dyn Store, snap: &Listed, out
     }
     out.write_all(head.as_bytes()).await.map_err(io)?;
     out.write_all(scripts.pre_data.body.as_bytes()).await.map_err(io)?;
-    out.write_all(b"\n--\n-- Data\n--\n\nSET DateStyle = ISO;\nSET IntervalStyle = postgres;\nSET extra_float_digits = 3;\n\n")
-        .await
-        .map_err(io)?;
+    out.write_all(
+        b"\n--\n-- Data\n--\n\nSET DateStyle = ISO;\nSET IntervalStyle = postgres;\nSET extra_float_digits = 3;\n\n",
+    )
+    .await
+    .map_err(io)?;
     for t in &m.tables {
         let Some(path) = &t.file else { continue };
         out.write_all(format!("{};\n", restore::copy_in_sql(t).replace("FROM STDIN", "FROM stdin")).as_bytes())
@@ -48,7 +50,8 @@ pub async fn export<W: AsyncWrite + Unpin>(store: &dyn Store, snap: &Listed, out
         let reader = store.open(&format!("{}/{}", snap.id, path)).await?;
         let mut chunks = encode::decompress_stream(reader, 4);
         while let Some(chunk) = chunks.recv().await {
-            let chunk = chunk.map_err(|e| RestoreError::Load { what: format!("reading {path}"), reason: e.to_string() })?;
+            let chunk =
+                chunk.map_err(|e| RestoreError::Load { what: format!("reading {path}"), reason: e.to_string() })?;
             out.write_all(&chunk).await.map_err(io)?;
         }
         out.write_all(b"\\.\n\n").await.map_err(io)?;

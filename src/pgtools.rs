@@ -35,11 +35,16 @@ pub fn probe(path: &Path) -> Result<Tool, ToolError> {
         .output()
         .map_err(|e| ToolError::Broken { path: path.to_path_buf(), reason: e.to_string() })?;
     if !out.status.success() {
-        return Err(ToolError::Broken { path: path.to_path_buf(), reason: format!("--version exited with {}", out.status) });
+        return Err(ToolError::Broken {
+            path: path.to_path_buf(),
+            reason: format!("--version exited with {}", out.status),
+        });
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let (version, major) = parse_version(&text)
-        .ok_or_else(|| ToolError::Broken { path: path.to_path_buf(), reason: "unrecognised --version output".into() })?;
+    let (version, major) = parse_version(&text).ok_or_else(|| ToolError::Broken {
+        path: path.to_path_buf(),
+        reason: "unrecognised --version output".into(),
+    })?;
     Ok(Tool { path: path.to_path_buf(), version, major })
 }
 

@@ -13,7 +13,9 @@ use super::common::{connection, TimeoutArgs};
 use super::{Context, Failure};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  scrubsnap create --source postgresql://app@db.internal/app --dest ./snapshots\n  scrubsnap create --source 'host=db dbname=app' --dest file:///var/snapshots --exclude-table 'audit.*'")]
+#[command(
+    after_help = "Examples:\n  scrubsnap create --source postgresql://app@db.internal/app --dest ./snapshots\n  scrubsnap create --source 'host=db dbname=app' --dest file:///var/snapshots --exclude-table 'audit.*'"
+)]
 pub struct Args {
     /// Source database: a postgresql:// URL or a key=value string. Falls back to DATABASE_URL, then the PG* variables.
     #[arg(long, env = "SCRUBSNAP_SOURCE", hide_env_values = true)]

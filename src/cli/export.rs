@@ -10,7 +10,9 @@ use tokio::io::AsyncWriteExt;
 use super::{Context, Failure};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  scrubsnap export --from ./snapshots/latest -o app.sql && psql -v ON_ERROR_STOP=1 -d app_dev -f app.sql\n  scrubsnap export --from ./snapshots/latest | psql -v ON_ERROR_STOP=1 -d app_dev")]
+#[command(
+    after_help = "Examples:\n  scrubsnap export --from ./snapshots/latest -o app.sql && psql -v ON_ERROR_STOP=1 -d app_dev -f app.sql\n  scrubsnap export --from ./snapshots/latest | psql -v ON_ERROR_STOP=1 -d app_dev"
+)]
 pub struct Args {
     /// The snapshot: <store>/<snapshot-id> or <store>/latest.
     #[arg(long, env = "SCRUBSNAP_FROM")]
@@ -22,7 +24,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
-    let (location, name) = Location::parse_snapshot_ref(&args.from).map_err(|e| Failure::config(anyhow!("--from: {e}")))?;
+    let (location, name) =
+        Location::parse_snapshot_ref(&args.from).map_err(|e| Failure::config(anyhow!("--from: {e}")))?;
     let store = location.open();
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
     match args.output {

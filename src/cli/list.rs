@@ -48,7 +48,10 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
             println!("{text}");
         }
         Format::Text => {
-            println!("{:<22}  {:<20}  {:>10}  {:>6}  {:>12}  DATABASE", "ID", "CREATED (UTC)", "SIZE", "TABLES", "ROWS");
+            println!(
+                "{:<22}  {:<20}  {:>10}  {:>6}  {:>12}  DATABASE",
+                "ID", "CREATED (UTC)", "SIZE", "TABLES", "ROWS"
+            );
             for s in &all {
                 println!(
                     "{:<22}  {:<20}  {:>10}  {:>6}  {:>12}  {}",

@@ -116,8 +116,8 @@ pub fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat, level: &str) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Json => builder.json().with_current_span(false).try_init(),

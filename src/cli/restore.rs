@@ -12,7 +12,9 @@ use super::common::connection;
 use super::{Context, Failure};
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  scrubsnap restore --from ./snapshots/latest --target postgresql://localhost/app_dev --create\n  scrubsnap restore --from ./snapshots/20261122T020000.000Z --target 'dbname=app_dev' --clean")]
+#[command(
+    after_help = "Examples:\n  scrubsnap restore --from ./snapshots/latest --target postgresql://localhost/app_dev --create\n  scrubsnap restore --from ./snapshots/20261122T020000.000Z --target 'dbname=app_dev' --clean"
+)]
 pub struct Args {
     /// The snapshot: <store>/<snapshot-id> or <store>/latest.
     #[arg(long, env = "SCRUBSNAP_FROM")]
@@ -34,16 +36,17 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let started = Instant::now();
     let target = connection(args.target.as_deref(), "--target")?;
-    let (location, name) = Location::parse_snapshot_ref(&args.from).map_err(|e| Failure::config(anyhow!("--from: {e}")))?;
+    let (location, name) =
+        Location::parse_snapshot_ref(&args.from).map_err(|e| Failure::config(anyhow!("--from: {e}")))?;
     let store = location.open();
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
     tracing::info!(snapshot = %snap.id, target = %target, "restoring snapshot");
     let opts = RestoreOptions { clean: args.clean, create: args.create };
-    let stats = restore::restore(store.as_ref(), &snap, &target, &ProcessEnv, &opts, &ctx.progress)
-        .await
-        .map_err(|e| {
+    let stats =
+        restore::restore(store.as_ref(), &snap, &target, &ProcessEnv, &opts, &ctx.progress).await.map_err(|e| {
             let config = e.is_config();
-            let e = anyhow::Error::new(e).context(format!("restore of {} into {target} failed; the target was left as it was", snap.id));
+            let e = anyhow::Error::new(e)
+                .context(format!("restore of {} into {target} failed; the target was left as it was", snap.id));
             if config {
                 Failure::config(e)
             } else {

@@ -50,7 +50,11 @@ impl Pattern {
         Ok(Pattern { text: text.to_string(), glob, qualified: text.contains('.') })
     }
     fn matches(&self, t: &Table) -> bool {
-        let opts = glob::MatchOptions { case_sensitive: true, require_literal_separator: false, require_literal_leading_dot: false };
+        let opts = glob::MatchOptions {
+            case_sensitive: true,
+            require_literal_separator: false,
+            require_literal_leading_dot: false,
+        };
         if self.qualified {
             self.glob.matches_with(&t.display_name(), opts)
         } else {

@@ -127,9 +127,15 @@ async fn load(
     progress: &Progress,
 ) -> Result<RestoreStats, RestoreError> {
     if opts.clean {
-        client.batch_execute(&scripts.clean.body).await.map_err(|e| RestoreError::load("dropping existing objects (--clean)", &e))?;
+        client
+            .batch_execute(&scripts.clean.body)
+            .await
+            .map_err(|e| RestoreError::load("dropping existing objects (--clean)", &e))?;
     }
-    client.batch_execute(&scripts.pre_data.body).await.map_err(|e| RestoreError::load("creating the schema (pre-data)", &e))?;
+    client
+        .batch_execute(&scripts.pre_data.body)
+        .await
+        .map_err(|e| RestoreError::load("creating the schema (pre-data)", &e))?;
     // pg_dump's scripts clear search_path; our statements are qualified.
     let mut stats = RestoreStats::default();
     for t in &snap.manifest.tables {
@@ -174,7 +180,10 @@ async fn load_table(
     let name = format!("{}.{}", t.schema, t.name);
     let reader = store.open(&format!("{}/{}", snap.id, path)).await?;
     let mut chunks = encode::decompress_stream(reader, 4);
-    let sink = client.copy_in::<_, bytes::Bytes>(&copy_in_sql(t)).await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
+    let sink = client
+        .copy_in::<_, bytes::Bytes>(&copy_in_sql(t))
+        .await
+        .map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
     futures_util::pin_mut!(sink);
     let mut raw = 0u64;
     let mut rows_seen = 0u64;

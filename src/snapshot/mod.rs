@@ -25,7 +25,9 @@ pub enum SnapshotError {
     NotFound { store: String, id: String },
     #[error("the manifest of snapshot '{id}' is not valid: {reason}")]
     BadManifest { id: String, reason: String },
-    #[error("snapshot '{id}' has format version {found}; this scrubsnap reads version {supported} (upgrade scrubsnap)")]
+    #[error(
+        "snapshot '{id}' has format version {found}; this scrubsnap reads version {supported} (upgrade scrubsnap)"
+    )]
     Version { id: String, found: u32, supported: u32 },
     #[error("snapshot '{id}' is damaged, nothing was loaded: {problems}")]
     Damaged { id: String, problems: String },
@@ -161,11 +163,7 @@ pub async fn read_manifest(store: &dyn Store, id: &str) -> Result<Manifest, Snap
     }
     let version = probe.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
     if version != manifest::FORMAT_VERSION {
-        return Err(SnapshotError::Version {
-            id: id.to_string(),
-            found: version,
-            supported: manifest::FORMAT_VERSION,
-        });
+        return Err(SnapshotError::Version { id: id.to_string(), found: version, supported: manifest::FORMAT_VERSION });
     }
     let m: Manifest = serde_json::from_value(probe)
         .map_err(|e| SnapshotError::BadManifest { id: id.to_string(), reason: e.to_string() })?;

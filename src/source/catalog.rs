@@ -165,10 +165,8 @@ impl Catalog {
             )
             .await
             .map_err(|e| SourceError::query("reading foreign keys", &e))?;
-        let foreign_keys = rows
-            .into_iter()
-            .map(|r| ForeignKey { name: r.get(0), table: r.get(1), references: r.get(2) })
-            .collect();
+        let foreign_keys =
+            rows.into_iter().map(|r| ForeignKey { name: r.get(0), table: r.get(1), references: r.get(2) }).collect();
 
         let rows = client
             .query(

@@ -52,7 +52,9 @@ pub async fn dump_table(
     let read = async {
         futures_util::pin_mut!(stream);
         let mut batch = BytesMut::with_capacity(BATCH);
-        while let Some(chunk) = stream.try_next().await.map_err(|e| SourceError::query(format!("reading table {name}"), &e))? {
+        while let Some(chunk) =
+            stream.try_next().await.map_err(|e| SourceError::query(format!("reading table {name}"), &e))?
+        {
             batch.extend_from_slice(&chunk);
             if batch.len() >= BATCH {
                 let full = batch.split().freeze();
@@ -78,9 +80,9 @@ pub async fn dump_table(
     };
     let (read_result, write_result) = tokio::join!(read, write);
     let compressed = compressor.await.map_err(|e| SourceError::Other(format!("compressing table {name}: {e}")));
-    let outcome = read_result.and(write_result).and_then(|()| {
-        compressed?.map_err(|e| SourceError::Other(format!("compressing table {name}: {e}")))
-    });
+    let outcome = read_result
+        .and(write_result)
+        .and_then(|()| compressed?.map_err(|e| SourceError::Other(format!("compressing table {name}: {e}"))));
     match outcome {
         Ok(stats) => {
             let entry = file.finish().await?;

@@ -94,7 +94,11 @@ impl PgDump<'_> {
         Ok(out)
     }
 
-    async fn run_into<W: tokio::io::AsyncWrite + Unpin>(&self, section: Section, sink: &mut W) -> Result<(), SourceError> {
+    async fn run_into<W: tokio::io::AsyncWrite + Unpin>(
+        &self,
+        section: Section,
+        sink: &mut W,
+    ) -> Result<(), SourceError> {
         let fail = |stderr: String| SourceError::PgDump { section: section.name().to_string(), stderr };
         let mut child = self
             .command(section)

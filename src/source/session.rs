@@ -74,7 +74,10 @@ impl SourceSession {
         for chunk in qualified_names.chunks(200) {
             let sql = format!("LOCK TABLE {} IN ACCESS SHARE MODE", chunk.join(", "));
             self.client.batch_execute(&sql).await.map_err(|e| {
-                SourceError::query("locking the tables to dump (another session holds a conflicting lock; see --lock-timeout)", &e)
+                SourceError::query(
+                    "locking the tables to dump (another session holds a conflicting lock; see --lock-timeout)",
+                    &e,
+                )
             })?;
         }
         Ok(())

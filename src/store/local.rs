@@ -107,13 +107,9 @@ impl Store for LocalStore {
                 return Err(unusable("it exists and is not a folder".into()));
             }
         }
-        fs::create_dir_all(&self.root)
-            .await
-            .map_err(|e| unusable(format!("cannot create the folder: {e}")))?;
+        fs::create_dir_all(&self.root).await.map_err(|e| unusable(format!("cannot create the folder: {e}")))?;
         let probe = self.root.join(format!(".scrubsnap-write-test-{}", std::process::id()));
-        fs::write(&probe, b"ok")
-            .await
-            .map_err(|e| unusable(format!("cannot write in the folder: {e}")))?;
+        fs::write(&probe, b"ok").await.map_err(|e| unusable(format!("cannot write in the folder: {e}")))?;
         let _ = fs::remove_file(&probe).await;
         Ok(())
     }

@@ -37,16 +37,10 @@ fn start() -> Result<Cluster, String> {
         _ => {
             let dir = PathBuf::from(format!("/tmp/scrubsnap-test-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755));
-            }
             let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/throwaway-pg");
             let out = Command::new(script)
                 .arg("start")
-                .arg(dir.join("cluster"))
+                .arg(&dir)
                 .arg("--watch")
                 .arg(std::process::id().to_string())
                 // Distinctive, so a test can tell it never leaks into output.
@@ -125,10 +119,8 @@ impl Cluster {
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let mut cmd = Command::new(self.bin("psql"));
         self.libpq(&mut cmd);
-        let out = cmd
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", db, "-c", sql])
-            .output()
-            .expect("running psql");
+        let out =
+            cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-d", db, "-c", sql]).output().expect("running psql");
         assert!(out.status.success(), "psql failed on {db}: {}\nSQL: {sql}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).trim_end().to_string()
     }
@@ -153,10 +145,8 @@ impl Cluster {
     pub fn schema_dump(&self, db: &str) -> String {
         let mut cmd = Command::new(self.bin("pg_dump"));
         self.libpq(&mut cmd);
-        let out = cmd
-            .args(["--schema-only", "--no-owner", "--no-privileges", "-d", db])
-            .output()
-            .expect("running pg_dump");
+        let out =
+            cmd.args(["--schema-only", "--no-owner", "--no-privileges", "-d", db]).output().expect("running pg_dump");
         assert!(out.status.success(), "pg_dump {db}: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -251,7 +241,12 @@ pub fn store_dir() -> tempfile::TempDir {
 /// Snapshot folders (with or without manifest) in a local store.
 pub fn snapshot_dirs(store: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(store)
-        .map(|rd| rd.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().is_dir())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v

@@ -69,7 +69,10 @@ fn fixture_round_trips_through_restore_and_export() {
 fn snapshot_layout_and_manifest() {
     let c = cluster();
     let src = c.fresh_db("layout");
-    c.psql(&src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 100) i");
+    c.psql(
+        &src,
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'v' || i FROM generate_series(1, 100) i",
+    );
     let store = store_dir();
     let id = created_id(&create(&c.url(&src), store.path(), &[]));
     let dir = store.path().join(&id);
@@ -142,7 +145,14 @@ fn concurrent_writers_never_break_foreign_keys() {
     let written = writer.join().expect("writer thread");
 
     let dst = c.unused_db("consistency_restored");
-    let r = scrubsnap(&["restore", "--from", &format!("{}/{id}", store.path().display()), "--target", &c.url(&dst), "--create"]);
+    let r = scrubsnap(&[
+        "restore",
+        "--from",
+        &format!("{}/{id}", store.path().display()),
+        "--target",
+        &c.url(&dst),
+        "--create",
+    ]);
     assert_eq!(r.code, 0, "restore failed (foreign key broken?):\n{}", r.all());
     let parents: i64 = c.psql(&dst, "SELECT count(*) FROM a_parent").parse().expect("count");
     let children: i64 = c.psql(&dst, "SELECT count(*) FROM c_child").parse().expect("count");
@@ -258,7 +268,10 @@ fn failure_mid_dump_leaves_no_snapshot() {
 fn restore_refuses_a_non_empty_target_unless_clean() {
     let c = cluster();
     let src = c.fresh_db("clean_src");
-    c.psql(&src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'a' FROM generate_series(1, 10) i");
+    c.psql(
+        &src,
+        "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, 'a' FROM generate_series(1, 10) i",
+    );
     let store = store_dir();
     created_id(&create(&c.url(&src), store.path(), &[]));
     let from = format!("{}/latest", store.path().display());
@@ -294,16 +307,31 @@ fn table_selection() {
          INSERT INTO audit.events VALUES (1, 'x'); INSERT INTO big_log VALUES (1, 'y');",
     );
     let store = store_dir();
-    let id = created_id(&create(&c.url(&src), store.path(), &["--exclude-table", "audit.*", "--schema-only-table", "big_*"]));
+    let id = created_id(&create(
+        &c.url(&src),
+        store.path(),
+        &["--exclude-table", "audit.*", "--schema-only-table", "big_*"],
+    ));
     let dst = c.unused_db("select_dst");
-    let r = scrubsnap(&["restore", "--from", &format!("{}/{id}", store.path().display()), "--target", &c.url(&dst), "--create"]);
+    let r = scrubsnap(&[
+        "restore",
+        "--from",
+        &format!("{}/{id}", store.path().display()),
+        "--target",
+        &c.url(&dst),
+        "--create",
+    ]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(c.psql(&dst, "SELECT to_regclass('audit.events') IS NULL"), "t", "excluded table absent");
     assert_eq!(c.psql(&dst, "SELECT count(*) FROM big_log"), "0", "structure only");
     assert_eq!(c.psql(&dst, "SELECT count(*) FROM orders"), "1");
 
     // Leaving out what a kept table refers to is refused up front (exit 1).
-    let r = create(&c.url(&src), store.path(), &["--exclude-table", "public.customers", "--schema-only-table", "nothing_matches"]);
+    let r = create(
+        &c.url(&src),
+        store.path(),
+        &["--exclude-table", "public.customers", "--schema-only-table", "nothing_matches"],
+    );
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stderr.contains("orders_customer_id_fkey"), "{}", r.stderr);
     let r = create(&c.url(&src), store.path(), &["--include-table", "orders"]);
@@ -334,7 +362,14 @@ fn list_shows_complete_snapshots_newest_first() {
 
     // latest resolves to the newest complete one.
     let dst = c.unused_db("list_dst");
-    let r = scrubsnap(&["restore", "--from", &format!("{}/latest", store.path().display()), "--target", &c.url(&dst), "--create"]);
+    let r = scrubsnap(&[
+        "restore",
+        "--from",
+        &format!("{}/latest", store.path().display()),
+        "--target",
+        &c.url(&dst),
+        "--create",
+    ]);
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stderr.contains(&second), "{}", r.stderr);
 }
@@ -394,11 +429,19 @@ fn connection_falls_back_to_pg_variables() {
     let port = c.port().to_string();
     let r = scrubsnap_env(
         &["create", "--dest", &dest],
-        &[("PGHOST", "127.0.0.1"), ("PGPORT", &port), ("PGUSER", "postgres"), ("PGPASSWORD", c.password()), ("PGDATABASE", &src), ("PGSSLMODE", "disable")],
+        &[
+            ("PGHOST", "127.0.0.1"),
+            ("PGPORT", &port),
+            ("PGUSER", "postgres"),
+            ("PGPASSWORD", c.password()),
+            ("PGDATABASE", &src),
+            ("PGSSLMODE", "disable"),
+        ],
     );
     assert_eq!(r.code, 0, "{}", r.all());
     // And a key=value string with DATABASE_URL unused.
-    let kv = format!("host=127.0.0.1 port={port} user=postgres password='{}' dbname={src} sslmode=prefer", c.password());
+    let kv =
+        format!("host=127.0.0.1 port={port} user=postgres password='{}' dbname={src} sslmode=prefer", c.password());
     let r = scrubsnap(&["create", "--source", &kv, "--dest", &dest]);
     assert_eq!(r.code, 0, "{}", r.all());
     let r = scrubsnap_env(&["create", "--dest", &dest], &[("DATABASE_URL", &c.url(&src))]);
