@@ -55,6 +55,16 @@ pub async fn dump_table(
         while let Some(chunk) =
             stream.try_next().await.map_err(|e| SourceError::query(format!("reading table {name}"), &e))?
         {
+            if chunk.len() >= BATCH {
+                // A large row goes on as it is, without a copy into the batch.
+                if !batch.is_empty() && in_tx.send(batch.split().freeze()).await.is_err() {
+                    return Ok(());
+                }
+                if in_tx.send(chunk).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
             batch.extend_from_slice(&chunk);
             if batch.len() >= BATCH {
                 let full = batch.split().freeze();

@@ -12,6 +12,7 @@ pub struct Cluster {
     user: String,
     password: String,
     bin: PathBuf,
+    ca_cert: Option<PathBuf>,
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
@@ -32,6 +33,7 @@ fn pg_bin() -> Result<PathBuf, String> {
 
 fn start() -> Result<Cluster, String> {
     let bin = pg_bin()?;
+    let mut ca_cert = std::env::var_os("SCRUBSNAP_TEST_PG_CA").map(PathBuf::from);
     let url = match std::env::var("SCRUBSNAP_TEST_PG_URL") {
         Ok(u) if !u.is_empty() => u,
         _ => {
@@ -54,6 +56,9 @@ fn start() -> Result<Cluster, String> {
                     String::from_utf8_lossy(&out.stderr)
                 ));
             }
+            if dir.join("ca.crt").is_file() {
+                ca_cert = Some(dir.join("ca.crt"));
+            }
             String::from_utf8_lossy(&out.stdout).trim().to_string()
         }
     };
@@ -64,6 +69,7 @@ fn start() -> Result<Cluster, String> {
         user: if parsed.username().is_empty() { "postgres".into() } else { parsed.username().to_string() },
         password: parsed.password().unwrap_or("").to_string(),
         bin,
+        ca_cert,
     })
 }
 
@@ -77,6 +83,13 @@ pub fn cluster() -> &'static Cluster {
 impl Cluster {
     pub fn password(&self) -> &str {
         &self.password
+    }
+    /// The CA certificate that signed the server's TLS certificate.
+    pub fn ca_cert(&self) -> &Path {
+        match &self.ca_cert {
+            Some(p) => p,
+            None => panic!("the test server has no TLS certificate: scripts/throwaway-pg needs openssl (or set SCRUBSNAP_TEST_PG_CA for SCRUBSNAP_TEST_PG_URL)"),
+        }
     }
     pub fn port(&self) -> u16 {
         self.port

@@ -448,3 +448,112 @@ fn connection_falls_back_to_pg_variables() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(snapshot_dirs(store.path()).len(), 3);
 }
+
+#[test]
+fn tls_modes() {
+    let c = cluster();
+    let src = c.fresh_db("tls");
+    c.psql(&src, "CREATE TABLE t (id int); INSERT INTO t VALUES (1)");
+    let store = store_dir();
+    let ca = c.ca_cert().to_string_lossy().to_string();
+    let base = c.url(&src);
+    for (query, ok) in [
+        ("sslmode=require".to_string(), true),
+        (format!("sslmode=verify-ca&sslrootcert={ca}"), true),
+        (format!("sslmode=verify-full&sslrootcert={ca}"), true),
+        ("sslmode=disable".to_string(), true),
+        // No root certificate for a verifying mode: a configuration error.
+        ("sslmode=verify-full".to_string(), false),
+    ] {
+        let r = create(&format!("{base}?{query}"), store.path(), &[]);
+        assert_eq!(r.code == 0, ok, "{query}:\n{}", r.all());
+        if !ok {
+            assert_eq!(r.code, 1, "{query}:\n{}", r.all());
+            assert!(r.stderr.contains("sslrootcert"), "{}", r.stderr);
+        }
+    }
+    // A root that did not sign the server's certificate is refused.
+    let other = store.path().join("other-ca.crt");
+    let made = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=other", "-keyout"])
+        .arg(store.path().join("other.key"))
+        .arg("-out")
+        .arg(&other)
+        .output()
+        .expect("openssl");
+    assert!(made.status.success());
+    let r = create(&format!("{base}?sslmode=verify-ca&sslrootcert={}", other.display()), store.path(), &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("cannot connect"), "{}", r.stderr);
+    // The four good modes each published a snapshot.
+    assert_eq!(snapshot_dirs(store.path()).len(), 4);
+}
+
+#[test]
+fn lock_timeout_stops_a_blocked_create() {
+    let c = cluster();
+    let src = c.fresh_db("locked");
+    c.psql(&src, "CREATE TABLE busy (id int)");
+    let url = c.url(&src);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let holder = rt.block_on(async {
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.expect("connect");
+        tokio::spawn(conn);
+        client.batch_execute("BEGIN; LOCK TABLE busy IN ACCESS EXCLUSIVE MODE").await.expect("lock");
+        client
+    });
+    let store = store_dir();
+    let started = std::time::Instant::now();
+    let r = create(&url, store.path(), &["--lock-timeout", "1s"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("lock"), "{}", r.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert!(snapshot_dirs(store.path()).is_empty());
+    drop(holder);
+}
+
+#[test]
+fn memory_stays_bounded_by_buffers() {
+    // ~120 MB of rows and one 40 MB value; the dump's peak RSS must stay far
+    // below the data size (a generous ceiling, not a benchmark).
+    let c = cluster();
+    let src = c.fresh_db("bigdump");
+    c.psql(
+        &src,
+        "CREATE TABLE wide (id int, pad text);
+         INSERT INTO wide SELECT i, repeat(md5(i::text), 16) FROM generate_series(1, 230000) i;
+         CREATE TABLE huge_value (id int, v text);
+         INSERT INTO huge_value SELECT 1, string_agg(md5(i::text), '') FROM generate_series(1, 1250000) i;",
+    );
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    let url = c.url(&src);
+    let rss_kib = peak_rss_kib(&["create", "--source", &url, "--dest", &dest]);
+    assert!(rss_kib < 200 * 1024, "peak RSS {rss_kib} KiB for ~160 MB of data");
+    let dst = c.unused_db("bigdump_dst");
+    let from = format!("{dest}/latest");
+    let target = c.url(&dst);
+    let rss_kib = peak_rss_kib(&["restore", "--from", &from, "--target", &target, "--create"]);
+    assert!(rss_kib < 200 * 1024, "restore peak RSS {rss_kib} KiB");
+    assert_eq!(c.table_digests(&src), c.table_digests(&dst));
+}
+
+/// Runs scrubsnap under GNU time and returns its peak RSS.
+fn peak_rss_kib(args: &[&str]) -> u64 {
+    let time = std::path::Path::new("/usr/bin/time");
+    assert!(time.is_file(), "GNU time is needed for this test: apt-get install time (scripts/setup does)");
+    let report = tempfile::NamedTempFile::new().expect("temp");
+    let out = std::process::Command::new(time)
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(report.path())
+        .arg(env!("CARGO_BIN_EXE_scrubsnap"))
+        .args(args)
+        .env("HOME", "/nonexistent-home")
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(report.path()).expect("report").trim().lines().last().unwrap_or("").parse().expect("kib")
+}
