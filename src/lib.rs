@@ -14,6 +14,7 @@
 //! command layer over this library.
 
 pub mod conn;
+pub mod copy_text;
 pub mod create;
 pub mod encode;
 pub mod export;

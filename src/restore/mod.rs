@@ -127,10 +127,7 @@ async fn load(
     progress: &Progress,
 ) -> Result<RestoreStats, RestoreError> {
     if opts.clean {
-        client
-            .batch_execute(&scripts.clean.body)
-            .await
-            .map_err(|e| RestoreError::load("dropping existing objects (--clean)", &e))?;
+        run_clean(client, &scripts.clean.body).await?;
     }
     client
         .batch_execute(&scripts.pre_data.body)
@@ -162,6 +159,52 @@ async fn load(
         .await
         .map_err(|e| RestoreError::load("creating indexes, constraints and triggers (post-data)", &e))?;
     Ok(stats)
+}
+
+/// Runs pg_dump's drop list one statement at a time. pg_dump also lists the
+/// constraints that partitions inherit from their parent, which the server
+/// refuses to drop on their own (SQLSTATE 42P16); they go with their table,
+/// so that one error is skipped. Any other error fails the restore.
+async fn run_clean(client: &Client, script: &str) -> Result<(), RestoreError> {
+    for statement in split_statements(script) {
+        client.batch_execute("SAVEPOINT scrubsnap_clean").await.map_err(|e| RestoreError::load("--clean", &e))?;
+        match client.batch_execute(&statement).await {
+            Ok(()) => {}
+            Err(e) if e.code().is_some_and(|c| c.code() == "42P16") => {
+                client
+                    .batch_execute("ROLLBACK TO SAVEPOINT scrubsnap_clean")
+                    .await
+                    .map_err(|e| RestoreError::load("--clean", &e))?;
+            }
+            Err(e) => return Err(RestoreError::load("dropping existing objects (--clean)", &e)),
+        }
+        client
+            .batch_execute("RELEASE SAVEPOINT scrubsnap_clean")
+            .await
+            .map_err(|e| RestoreError::load("--clean", &e))?;
+    }
+    Ok(())
+}
+
+/// Splits pg_dump's drop list into statements: each ends with `;` at the end
+/// of a line; comment lines and blank lines are skipped.
+fn split_statements(script: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in script.lines() {
+        if current.is_empty() && (line.trim().is_empty() || line.starts_with("--")) {
+            continue;
+        }
+        current.push_str(line);
+        current.push('\n');
+        if line.trim_end().ends_with(';') {
+            out.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.trim().is_empty() {
+        out.push(current);
+    }
+    out
 }
 
 /// The COPY statement that loads a table of the manifest.
@@ -245,4 +288,14 @@ async fn existing_objects(client: &Client) -> Result<String, RestoreError> {
         4 => format!("{}, ...", names[..3].join(", ")),
         _ => names.join(", "),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn drop_lists_split_into_statements() {
+        let s =
+            super::split_statements("--\n-- c\n\nSET x = 0;\nDROP TABLE IF EXISTS a;\nCREATE FUNCTION f()\nAS 1;\n");
+        assert_eq!(s, vec!["SET x = 0;\n", "DROP TABLE IF EXISTS a;\n", "CREATE FUNCTION f()\nAS 1;\n"]);
+    }
 }

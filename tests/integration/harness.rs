@@ -194,7 +194,7 @@ impl Cluster {
     pub fn sequence_states(&self, db: &str) -> String {
         self.psql(
             db,
-            "SELECT string_agg(format('%s.%s=%s/%s', schemaname, sequencename, last_value, last_value IS NOT NULL), ',' ORDER BY 1) FROM pg_sequences",
+            "SELECT string_agg(format('%s.%s=%s/%s', schemaname, sequencename, last_value, last_value IS NOT NULL), ',' ORDER BY schemaname, sequencename) FROM pg_sequences",
         )
     }
 

@@ -57,6 +57,11 @@ fn fixture_round_trips_through_restore_and_export() {
         assert_eq!(next, c.psql(&src, "SELECT string_agg(format('%s=%s', sequencename, last_value), ',' ORDER BY sequencename) FROM pg_sequences"));
     }
 
+    // Restoring again over the restored copy with --clean gives the same.
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst), "--clean"]);
+    assert_eq!(r.code, 0, "restore --clean failed:\n{}", r.all());
+    assert_eq!(source_tables, c.table_digests(&dst), "rows differ after restore --clean");
+
     // Materialized views were refreshed with data.
     let mv = c.psql(&src, "SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews ORDER BY 1 LIMIT 1");
     if !mv.is_empty() {
