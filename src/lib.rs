@@ -18,6 +18,7 @@ pub mod copy_text;
 pub mod create;
 pub mod encode;
 pub mod export;
+pub mod mask;
 pub mod pgtools;
 pub mod plan;
 pub mod progress;

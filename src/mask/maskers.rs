@@ -1,0 +1,804 @@
+//! The maskers themselves. Each is small: it turns one value into another,
+//! drawing every choice from the generator seeded for that value.
+
+use std::sync::Arc;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use super::{MaskError, MaskKey, Masker, Permutation, Seeder};
+
+/// Word lists of one locale, from the `fake` crate.
+#[derive(Clone, Copy)]
+pub struct Locale {
+    pub first_names: &'static [&'static str],
+    pub last_names: &'static [&'static str],
+    pub cities_prefix: &'static [&'static str],
+    pub cities_suffix: &'static [&'static str],
+    pub street_suffix: &'static [&'static str],
+    pub countries: &'static [&'static str],
+    pub company_suffix: &'static [&'static str],
+    pub words: &'static [&'static str],
+}
+
+macro_rules! locale {
+    ($t:ty) => {
+        Locale {
+            first_names: <$t as Data>::NAME_FIRST_NAME,
+            last_names: <$t as Data>::NAME_LAST_NAME,
+            cities_prefix: <$t as Data>::ADDRESS_CITY_PREFIX,
+            cities_suffix: <$t as Data>::ADDRESS_CITY_SUFFIX,
+            street_suffix: <$t as Data>::ADDRESS_STREET_SUFFIX,
+            countries: <$t as Data>::ADDRESS_COUNTRY,
+            company_suffix: <$t as Data>::COMPANY_SUFFIX,
+            words: <$t as Data>::LOREM_WORD,
+        }
+    };
+}
+
+/// Locales the name, address and text maskers accept.
+pub const LOCALES: &[&str] = &["en", "fr_fr", "de_de", "it_it", "pt_br", "pt_pt", "ja_jp", "zh_cn", "zh_tw", "ar_sa"];
+
+pub fn locale(name: &str) -> Option<Locale> {
+    use fake::locales::{Data, *};
+    Some(match name {
+        "en" => locale!(EN),
+        "fr_fr" => locale!(FR_FR),
+        "de_de" => locale!(DE_DE),
+        "it_it" => locale!(IT_IT),
+        "pt_br" => locale!(PT_BR),
+        "pt_pt" => locale!(PT_PT),
+        "ja_jp" => locale!(JA_JP),
+        "zh_cn" => locale!(ZH_CN),
+        "zh_tw" => locale!(ZH_TW),
+        "ar_sa" => locale!(AR_SA),
+        _ => return None,
+    })
+}
+
+fn pick<'a>(rng: &mut ChaCha8Rng, list: &[&'a str]) -> &'a str {
+    if list.is_empty() {
+        return "x";
+    }
+    list[rng.random_range(0..list.len())]
+}
+
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+/// `n` base32 characters of the value's keyed hash (5 bits each).
+pub fn tag(seeder: &Seeder, value: &str, n: usize) -> String {
+    let seed = seeder.seed(value.as_bytes());
+    let mut bits: u128 = u128::from_le_bytes(seed[..16].try_into().unwrap_or([0; 16]));
+    let mut out = String::with_capacity(n);
+    for _ in 0..n.min(25) {
+        out.push(BASE32[(bits & 31) as usize] as char);
+        bits >>= 5;
+    }
+    out
+}
+
+fn ascii_slug(s: &str) -> String {
+    let slug: String =
+        s.chars().filter_map(|c| if c.is_ascii_alphanumeric() { Some(c.to_ascii_lowercase()) } else { None }).collect();
+    if slug.is_empty() {
+        "user".to_string()
+    } else {
+        slug
+    }
+}
+
+/// Always NULL.
+pub struct Null;
+impl Masker for Null {
+    fn mask(&self, _: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        Ok(None)
+    }
+}
+
+/// Always the same value.
+pub struct Fixed(pub String);
+impl Masker for Fixed {
+    fn mask(&self, _: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        Ok(Some(self.0.clone()))
+    }
+}
+
+/// Keeps length and character classes: letters become X/x, digits 9.
+pub struct Redact;
+impl Masker for Redact {
+    fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        Ok(Some(
+            v.chars()
+                .map(|c| {
+                    if c.is_uppercase() {
+                        'X'
+                    } else if c.is_alphabetic() {
+                        'x'
+                    } else if c.is_numeric() {
+                        '9'
+                    } else {
+                        c
+                    }
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// A keyed hash, hex or base32.
+pub struct Hash {
+    pub length: usize,
+    pub base32: bool,
+}
+impl Masker for Hash {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let seed = s.seed(v.as_bytes());
+        let mut out = if self.base32 {
+            let mut o = String::new();
+            let mut rng = <ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
+            for b in seed.iter() {
+                o.push(BASE32[(b & 31) as usize] as char);
+            }
+            while o.len() < self.length {
+                o.push(BASE32[rng.random_range(0..32)] as char);
+            }
+            o
+        } else {
+            let mut o = hex::encode(seed);
+            let mut rng = <ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
+            while o.len() < self.length {
+                o.push_str(&format!("{:x}", rng.random::<u64>()));
+            }
+            o
+        };
+        out.truncate(self.length);
+        Ok(Some(out))
+    }
+}
+
+/// `first.last.tag@example.org`: realistic, deliverable nowhere (RFC 2606
+/// domains), and injective thanks to a 65-bit keyed tag.
+pub struct Email {
+    pub locale: Locale,
+    pub domain: Option<String>,
+}
+impl Masker for Email {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let mut rng = s.rng(v.as_bytes());
+        let first = ascii_slug(pick(&mut rng, self.locale.first_names));
+        let last = ascii_slug(pick(&mut rng, self.locale.last_names));
+        let domain = match &self.domain {
+            Some(d) => d.clone(),
+            None => pick(&mut rng, &["example.com", "example.org", "example.net"]).to_string(),
+        };
+        Ok(Some(format!("{first}.{last}.{}@{domain}", tag(s, v, 13))))
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum NamePart {
+    First,
+    Last,
+    Full,
+}
+
+pub struct Name {
+    pub locale: Locale,
+    pub part: NamePart,
+}
+impl Masker for Name {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let mut rng = s.rng(v.as_bytes());
+        let first = pick(&mut rng, self.locale.first_names);
+        let last = pick(&mut rng, self.locale.last_names);
+        Ok(Some(match self.part {
+            NamePart::First => first.to_string(),
+            NamePart::Last => last.to_string(),
+            NamePart::Full => format!("{first} {last}"),
+        }))
+    }
+}
+
+/// `firstlast_tag`: injective.
+pub struct Username {
+    pub locale: Locale,
+}
+impl Masker for Username {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let mut rng = s.rng(v.as_bytes());
+        let first = ascii_slug(pick(&mut rng, self.locale.first_names));
+        let last = ascii_slug(pick(&mut rng, self.locale.last_names));
+        Ok(Some(format!("{first}{last}_{}", tag(s, v, 13))))
+    }
+}
+
+/// Keeps the original's format (separators, length, a leading `+CC` or
+/// `00CC` prefix) and permutes the remaining digits with a keyed
+/// permutation, so distinct numbers stay distinct.
+pub struct Phone {
+    pub key: MaskKey,
+    pub purpose: String,
+    pub keep_country: bool,
+}
+impl Masker for Phone {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let chars: Vec<char> = v.chars().collect();
+        // Digits that belong to the country prefix stay.
+        let mut keep = vec![false; chars.len()];
+        if self.keep_country {
+            let start = chars.iter().position(|c| !c.is_whitespace()).unwrap_or(0);
+            let mut i = start;
+            let prefixed = if chars.get(i) == Some(&'+') {
+                i += 1;
+                true
+            } else if chars.get(i) == Some(&'0') && chars.get(i + 1) == Some(&'0') {
+                keep[i] = true;
+                keep[i + 1] = true;
+                i += 2;
+                true
+            } else {
+                false
+            };
+            if prefixed {
+                // Country codes are 1-3 digits, ended by a separator.
+                let mut n = 0;
+                while i < chars.len() && chars[i].is_ascii_digit() && n < 3 {
+                    keep[i] = true;
+                    i += 1;
+                    n += 1;
+                }
+            }
+        }
+        let digits: Vec<usize> = (0..chars.len()).filter(|&i| chars[i].is_ascii_digit() && !keep[i]).collect();
+        if digits.is_empty() {
+            return Ok(Some(v.to_string()));
+        }
+        let new_digits: Vec<u8> = if digits.len() <= 30 {
+            let n = 10u128.pow(digits.len() as u32);
+            let value: u128 = digits.iter().fold(0u128, |acc, &i| acc * 10 + u128::from(chars[i] as u8 - b'0'));
+            let p = Permutation::new(&self.key, &format!("{}/{}", self.purpose, digits.len()), n);
+            let mut y = p.apply(value);
+            let mut out = vec![0u8; digits.len()];
+            for slot in out.iter_mut().rev() {
+                *slot = (y % 10) as u8;
+                y /= 10;
+            }
+            out
+        } else {
+            let mut rng = s.rng(v.as_bytes());
+            digits.iter().map(|_| rng.random_range(0..10u8)).collect()
+        };
+        let mut out: Vec<char> = chars.clone();
+        for (slot, d) in digits.iter().zip(new_digits) {
+            out[*slot] = (b'0' + d) as char;
+        }
+        Ok(Some(out.into_iter().collect()))
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum AddressPart {
+    Street,
+    City,
+    Country,
+    Company,
+}
+
+pub struct Address {
+    pub locale: Locale,
+    pub part: AddressPart,
+}
+impl Masker for Address {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let mut rng = s.rng(v.as_bytes());
+        let l = &self.locale;
+        Ok(Some(match self.part {
+            AddressPart::Street => {
+                format!(
+                    "{} {} {}",
+                    rng.random_range(1..2000),
+                    pick(&mut rng, l.last_names),
+                    pick(&mut rng, l.street_suffix)
+                )
+            }
+            AddressPart::City => {
+                if l.cities_prefix.is_empty() || rng.random_bool(0.5) {
+                    format!("{}{}", pick(&mut rng, l.last_names), pick(&mut rng, l.cities_suffix))
+                } else {
+                    format!(
+                        "{} {}{}",
+                        pick(&mut rng, l.cities_prefix),
+                        pick(&mut rng, l.first_names),
+                        pick(&mut rng, l.cities_suffix)
+                    )
+                }
+            }
+            AddressPart::Country => pick(&mut rng, l.countries).to_string(),
+            AddressPart::Company => format!("{} {}", pick(&mut rng, l.last_names), pick(&mut rng, l.company_suffix)),
+        }))
+    }
+}
+
+/// Keeps the shape of a postal code: digits stay digits, letters letters.
+pub struct PostalCode;
+impl Masker for PostalCode {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let mut rng = s.rng(v.as_bytes());
+        Ok(Some(
+            v.chars()
+                .map(|c| {
+                    if c.is_ascii_digit() {
+                        (b'0' + rng.random_range(0..10u8)) as char
+                    } else if c.is_ascii_uppercase() {
+                        (b'A' + rng.random_range(0..26u8)) as char
+                    } else if c.is_ascii_lowercase() {
+                        (b'a' + rng.random_range(0..26u8)) as char
+                    } else {
+                        c
+                    }
+                })
+                .collect(),
+        ))
+    }
+}
+
+/// Lorem words of roughly the original's length.
+pub struct Lorem {
+    pub locale: Locale,
+}
+impl Masker for Lorem {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let target = v.chars().count();
+        let mut rng = s.rng(v.as_bytes());
+        let mut out = String::with_capacity(target + 8);
+        while out.chars().count() < target {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(pick(&mut rng, self.locale.words));
+        }
+        let out: String = out.chars().take(target.max(1)).collect();
+        Ok(Some(out.trim_end().to_string()))
+    }
+}
+
+/// Keeps the address family and the first `keep_prefix` bits, permutes the rest.
+pub struct Ip {
+    pub key: MaskKey,
+    pub purpose: String,
+    pub keep_prefix: u32,
+}
+impl Masker for Ip {
+    fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        let (addr_part, suffix) = match v.split_once('/') {
+            Some((a, m)) => (a, Some(m)),
+            None => (v, None),
+        };
+        let addr: std::net::IpAddr = addr_part.trim().parse().map_err(|_| MaskError("not an IP address".into()))?;
+        let (bits, value) = match addr {
+            std::net::IpAddr::V4(a) => (32u32, u128::from(u32::from(a))),
+            std::net::IpAddr::V6(a) => (128u32, u128::from(a)),
+        };
+        let keep = self.keep_prefix.min(bits);
+        let free = bits - keep;
+        let masked = if free == 0 {
+            value
+        } else {
+            let low_mask = if free == 128 { u128::MAX } else { (1u128 << free) - 1 };
+            let p = Permutation::new(
+                &self.key,
+                &format!("{}/{bits}", self.purpose),
+                if free == 128 { u128::MAX } else { 1u128 << free },
+            );
+            (value & !low_mask) | (p.apply(value & low_mask) & low_mask)
+        };
+        let out = match addr {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::from(masked as u32).to_string(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::from(masked).to_string(),
+        };
+        Ok(Some(match suffix {
+            Some(m) => format!("{out}/{m}"),
+            None => out,
+        }))
+    }
+}
+
+/// A keyed permutation of the 128 bits of a UUID.
+pub struct Uuid {
+    pub perm: Permutation,
+}
+impl Masker for Uuid {
+    fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        let hexs: String = v.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+        if hexs.len() != 32 {
+            return Err(MaskError("not a UUID".into()));
+        }
+        let x = u128::from_str_radix(&hexs, 16).map_err(|_| MaskError("not a UUID".into()))?;
+        let y = self.perm.apply(x);
+        let h = format!("{y:032x}");
+        Ok(Some(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])))
+    }
+}
+
+/// A keyed permutation of an integer range: injective.
+pub struct Integer {
+    pub min: i128,
+    pub max: i128,
+    pub perm: Permutation,
+}
+impl Masker for Integer {
+    fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        let x: i128 = v.trim().parse().map_err(|_| MaskError("not an integer".into()))?;
+        if x < self.min || x > self.max {
+            return Err(MaskError(format!("value outside the masker's range [{}, {}]", self.min, self.max)));
+        }
+        let off = (x - self.min) as u128;
+        Ok(Some((self.min + self.perm.apply(off) as i128).to_string()))
+    }
+}
+
+/// Adds ± `percent` noise, keeping the number of decimals.
+pub struct NumericNoise {
+    pub percent: f64,
+}
+impl Masker for NumericNoise {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let t = v.trim();
+        if matches!(t, "NaN" | "Infinity" | "-Infinity") {
+            return Ok(Some(t.to_string()));
+        }
+        let x: f64 = t.parse().map_err(|_| MaskError("not a number".into()))?;
+        let scale = t.split_once('.').map(|(_, f)| f.chars().take_while(|c| c.is_ascii_digit()).count()).unwrap_or(0);
+        let mut rng = s.rng(v.as_bytes());
+        let factor = 1.0 + rng.random_range(-self.percent..=self.percent) / 100.0;
+        let y = x * factor;
+        if !t.contains('.') && !t.contains(['e', 'E']) {
+            return Ok(Some(format!("{}", y.round() as i128)));
+        }
+        Ok(Some(format!("{y:.scale$}")))
+    }
+}
+
+/// Shifts a date or timestamp by a keyed number of days in ±`days`.
+pub struct Shift {
+    pub days: i64,
+    pub keep_time: bool,
+}
+impl Masker for Shift {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let t = v.trim();
+        if matches!(t, "infinity" | "-infinity") {
+            return Ok(Some(t.to_string()));
+        }
+        let mut rng = s.rng(v.as_bytes());
+        let shift = rng.random_range(-self.days..=self.days);
+        let secs = if self.keep_time { 0 } else { rng.random_range(0..86_400i64) };
+        // ISO output: "YYYY-MM-DD[ HH:MM:SS[.ffffff][+TZ]]".
+        let (date_part, rest) = t.split_at(t.find(' ').unwrap_or(t.len()));
+        let date = chrono::NaiveDate::parse_from_str(date_part, "%Y-%m-%d")
+            .map_err(|_| MaskError("not an ISO date".into()))?;
+        let shifted = date + chrono::Duration::days(shift);
+        if rest.is_empty() {
+            return Ok(Some(shifted.format("%Y-%m-%d").to_string()));
+        }
+        let rest = rest.trim_start();
+        let time_end = rest.find(['+', '-']).unwrap_or(rest.len());
+        let (time_s, tz) = rest.split_at(time_end);
+        let time = chrono::NaiveTime::parse_from_str(time_s, "%H:%M:%S%.f")
+            .map_err(|_| MaskError("not an ISO timestamp".into()))?;
+        let (time, carry) = if self.keep_time {
+            (time, 0)
+        } else {
+            let dt = chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|base| base + chrono::Duration::seconds(secs))
+                .ok_or_else(|| MaskError("time out of range".into()))?;
+            (dt.time(), 0)
+        };
+        let day = shifted + chrono::Duration::days(carry);
+        Ok(Some(format!("{} {}{}", day.format("%Y-%m-%d"), time.format("%H:%M:%S"), tz)))
+    }
+}
+
+/// A date of birth giving an age within [min_age, max_age] on `as_of`.
+pub struct DateOfBirth {
+    pub earliest: chrono::NaiveDate,
+    pub span_days: i64,
+}
+impl Masker for DateOfBirth {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let mut rng = s.rng(v.as_bytes());
+        let d = self.earliest + chrono::Duration::days(rng.random_range(0..=self.span_days.max(0)));
+        Ok(Some(d.format("%Y-%m-%d").to_string()))
+    }
+}
+
+/// Regex replacement with capture groups.
+pub struct RegexReplace {
+    pub re: regex::Regex,
+    pub replacement: String,
+}
+impl Masker for RegexReplace {
+    fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        Ok(Some(self.re.replace_all(v, self.replacement.as_str()).into_owned()))
+    }
+}
+
+/// Keeps the first and last N characters, masks the middle.
+pub struct Partial {
+    pub keep_first: usize,
+    pub keep_last: usize,
+    pub mask_char: char,
+}
+impl Masker for Partial {
+    fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        let chars: Vec<char> = v.chars().collect();
+        let n = chars.len();
+        Ok(Some(
+            chars
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| if i < self.keep_first || i + self.keep_last >= n { c } else { self.mask_char })
+                .collect(),
+        ))
+    }
+}
+
+/// A template of literal text and `{masker}` parts, each fed the original value.
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+}
+pub enum TemplatePart {
+    Text(String),
+    Masker(Arc<dyn Masker>, Seeder),
+}
+impl Masker for Template {
+    fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        let mut out = String::new();
+        for p in &self.parts {
+            match p {
+                TemplatePart::Text(t) => out.push_str(t),
+                TemplatePart::Masker(m, s) => out.push_str(&m.mask(v, s)?.unwrap_or_default()),
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+/// Masks values at JSON paths (`$.a.b`, `$.list[*].c`, `$.list[0]`).
+pub struct JsonPaths {
+    pub paths: Vec<(Vec<PathStep>, Arc<dyn Masker>, Seeder)>,
+}
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathStep {
+    Key(String),
+    Index(usize),
+    All,
+}
+
+pub fn parse_json_path(p: &str) -> Result<Vec<PathStep>, String> {
+    let rest = p.strip_prefix('$').ok_or_else(|| format!("JSON path '{p}' must start with '$'"))?;
+    let mut steps = Vec::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '.' => {
+                let mut key = String::new();
+                while let Some(&n) = chars.peek() {
+                    if n == '.' || n == '[' {
+                        break;
+                    }
+                    key.push(n);
+                    chars.next();
+                }
+                if key.is_empty() {
+                    return Err(format!("JSON path '{p}' has an empty key"));
+                }
+                steps.push(PathStep::Key(key));
+            }
+            '[' => {
+                let mut inner = String::new();
+                for n in chars.by_ref() {
+                    if n == ']' {
+                        break;
+                    }
+                    inner.push(n);
+                }
+                let inner = inner.trim();
+                if inner == "*" {
+                    steps.push(PathStep::All);
+                } else if let Ok(i) = inner.parse() {
+                    steps.push(PathStep::Index(i));
+                } else {
+                    let key = inner.trim_matches(['\'', '"']);
+                    steps.push(PathStep::Key(key.to_string()));
+                }
+            }
+            _ => return Err(format!("JSON path '{p}': unexpected '{c}'")),
+        }
+    }
+    Ok(steps)
+}
+
+fn apply_path(v: &mut serde_json::Value, steps: &[PathStep], m: &dyn Masker, s: &Seeder) -> Result<(), MaskError> {
+    let Some((first, rest)) = steps.split_first() else {
+        let replacement = match v {
+            serde_json::Value::String(t) => m.mask(t, s)?.map(serde_json::Value::String),
+            serde_json::Value::Number(n) => m.mask(&n.to_string(), s)?.map(|r| {
+                r.parse::<serde_json::Number>().map(serde_json::Value::Number).unwrap_or(serde_json::Value::String(r))
+            }),
+            serde_json::Value::Bool(_) | serde_json::Value::Null => return Ok(()),
+            // A whole object or array at the path: its string leaves are masked.
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    apply_path(item, &[], m, s)?;
+                }
+                return Ok(());
+            }
+            serde_json::Value::Object(map) => {
+                for (_, item) in map.iter_mut() {
+                    apply_path(item, &[], m, s)?;
+                }
+                return Ok(());
+            }
+        };
+        *v = replacement.unwrap_or(serde_json::Value::Null);
+        return Ok(());
+    };
+    match (first, v) {
+        (PathStep::Key(k), serde_json::Value::Object(map)) => {
+            if let Some(child) = map.get_mut(k) {
+                apply_path(child, rest, m, s)?;
+            }
+        }
+        (PathStep::Index(i), serde_json::Value::Array(items)) => {
+            if let Some(child) = items.get_mut(*i) {
+                apply_path(child, rest, m, s)?;
+            }
+        }
+        (PathStep::All, serde_json::Value::Array(items)) => {
+            for child in items {
+                apply_path(child, rest, m, s)?;
+            }
+        }
+        (PathStep::All, serde_json::Value::Object(map)) => {
+            for (_, child) in map.iter_mut() {
+                apply_path(child, rest, m, s)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl Masker for JsonPaths {
+    fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        let mut doc: serde_json::Value = serde_json::from_str(v)
+            .map_err(|e| MaskError(format!("not valid JSON (line {}, column {})", e.line(), e.column())))?;
+        for (steps, m, s) in &self.paths {
+            apply_path(&mut doc, steps, m.as_ref(), s)?;
+        }
+        serde_json::to_string(&doc).map(Some).map_err(|e| MaskError(format!("writing JSON: {e}")))
+    }
+}
+
+/// Finds personal data inside free text and replaces only those spans.
+pub struct PiiScrub {
+    pub finder: regex::Regex,
+    pub email: Arc<dyn Masker>,
+    pub email_seeder: Seeder,
+    pub phone: Arc<dyn Masker>,
+    pub phone_seeder: Seeder,
+    pub ip: Arc<dyn Masker>,
+    pub ip_seeder: Seeder,
+}
+
+/// The kinds of span [`PiiScrub`] finds, in the order of its pattern's groups.
+pub const PII_PATTERN: &str = concat!(
+    r"(?P<email>[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,})",
+    r"|(?P<iban>\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b)",
+    r"|(?P<card>\b[0-9](?:[ \-]?[0-9]){12,18}\b)",
+    r"|(?P<ip6>\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b|\b(?:[0-9A-Fa-f]{1,4}:){1,7}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?)",
+    r"|(?P<ip4>\b(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}\b)",
+    r"|(?P<phone>(?:\+|\b00)[1-9][0-9]{0,2}[ .\-]?(?:\(?[0-9]{1,4}\)?[ .\-]?){2,5}[0-9]{2,4}\b|\(?\b[0-9]{3}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}\b)",
+);
+
+/// Luhn check over the digits of a card-number-like span.
+pub fn luhn_ok(s: &str) -> bool {
+    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
+    if digits.len() < 13 {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// IBAN mod-97 check.
+pub fn iban_ok(s: &str) -> bool {
+    let compact: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.len() < 15 || compact.len() > 34 {
+        return false;
+    }
+    let (head, tail) = compact.split_at(4);
+    let mut rem: u32 = 0;
+    for c in tail.chars().chain(head.chars()) {
+        let v = match c.to_digit(36) {
+            Some(v) => v,
+            None => return false,
+        };
+        for d in v.to_string().chars() {
+            rem = (rem * 10 + d.to_digit(10).unwrap_or(0)) % 97;
+        }
+    }
+    rem == 1
+}
+
+fn replace_digits_keyed(span: &str, s: &Seeder, luhn: bool) -> String {
+    let mut rng = s.rng(span.as_bytes());
+    let mut out: Vec<char> =
+        span.chars().map(|c| if c.is_ascii_digit() { (b'0' + rng.random_range(0..10u8)) as char } else { c }).collect();
+    if luhn {
+        // Fix the last digit so the fake number still passes Luhn.
+        if let Some(last) = out.iter().rposition(|c| c.is_ascii_digit()) {
+            for d in 0..10u8 {
+                out[last] = (b'0' + d) as char;
+                if luhn_ok(&out.iter().collect::<String>()) {
+                    break;
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+impl Masker for PiiScrub {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        let mut out = String::with_capacity(v.len());
+        let mut last = 0;
+        for caps in self.finder.captures_iter(v) {
+            let Some(m) = caps.get(0) else { continue };
+            let span = m.as_str();
+            let replacement = if caps.name("email").is_some() {
+                self.email.mask(span, &self.email_seeder)?
+            } else if caps.name("iban").is_some() {
+                if !iban_ok(span) {
+                    continue;
+                }
+                Some(replace_digits_keyed(span, s, false))
+            } else if caps.name("card").is_some() {
+                if !luhn_ok(span) {
+                    continue;
+                }
+                Some(replace_digits_keyed(span, s, true))
+            } else if caps.name("ip4").is_some() || caps.name("ip6").is_some() {
+                if span.parse::<std::net::IpAddr>().is_err() {
+                    continue;
+                }
+                self.ip.mask(span, &self.ip_seeder)?
+            } else {
+                self.phone.mask(span, &self.phone_seeder)?
+            };
+            out.push_str(&v[last..m.start()]);
+            out.push_str(&replacement.unwrap_or_default());
+            last = m.end();
+        }
+        out.push_str(&v[last..]);
+        Ok(Some(out))
+    }
+}

@@ -1,0 +1,515 @@
+//! The one list of maskers. `scrubsnap maskers`, `--help`, the README's
+//! table and the JSON Schema of rule files are all generated from
+//! [`MASKERS`]; a masker that is not here does not exist.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+
+use super::maskers::{self, AddressPart, NamePart, TemplatePart};
+use super::{ColumnInfo, MaskKey, Masker, Permutation, TypeClass};
+
+/// One option of a masker.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct OptionDef {
+    pub name: &'static str,
+    /// JSON Schema type: string, integer, number, boolean, object.
+    pub kind: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// Whether a masker maps distinct inputs to distinct outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Injective {
+    Yes,
+    No,
+    /// Depends on the options (e.g. a hash's length).
+    Depends,
+}
+
+/// A masker's entry in the registry.
+pub struct MaskerDef {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub options: &'static [OptionDef],
+    /// A rule using it, as YAML.
+    pub example: &'static str,
+    /// Column types it applies to.
+    pub types: &'static [TypeClass],
+    pub injective: Injective,
+    /// Shortest output it makes; a narrower column is a plan-time error.
+    pub min_chars: usize,
+    /// Whether longer output may be cut to the column's length.
+    pub truncate: bool,
+    build: fn(&Opts, &BuildCx) -> Result<Arc<dyn Masker>, String>,
+}
+
+/// What a masker is built for.
+pub struct BuildCx<'a> {
+    pub key: &'a MaskKey,
+    pub column: &'a ColumnInfo,
+    /// `domain/spec`: a unique purpose string for derived keys.
+    pub purpose: String,
+    pub domain: String,
+}
+
+/// Options of one rule, checked against the masker's definition.
+pub struct Opts<'a> {
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Opts<'a> {
+    pub fn new(map: &'a Map<String, Value>) -> Self {
+        Opts { map }
+    }
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name)
+    }
+    fn str(&self, name: &str) -> Result<Option<&'a str>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(format!("option '{name}' must be a string")),
+        }
+    }
+    fn int(&self, name: &str) -> Result<Option<i128>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
+                Ok(n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)))
+            }
+            Some(Value::String(s)) => {
+                s.trim().parse().map(Some).map_err(|_| format!("option '{name}' must be an integer"))
+            }
+            Some(_) => Err(format!("option '{name}' must be an integer")),
+        }
+    }
+    fn num(&self, name: &str) -> Result<Option<f64>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(_) => Err(format!("option '{name}' must be a number")),
+        }
+    }
+    fn bool(&self, name: &str) -> Result<Option<bool>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(format!("option '{name}' must be true or false")),
+        }
+    }
+    fn locale(&self) -> Result<maskers::Locale, String> {
+        let name = self.str("locale")?.unwrap_or("en");
+        maskers::locale(name).ok_or_else(|| format!("unknown locale '{name}' (known: {})", maskers::LOCALES.join(", ")))
+    }
+}
+
+const TEXT: &[TypeClass] = &[TypeClass::Text];
+const ANY: &[TypeClass] = &[
+    TypeClass::Text,
+    TypeClass::Integer,
+    TypeClass::Numeric,
+    TypeClass::Float,
+    TypeClass::Date,
+    TypeClass::Timestamp,
+    TypeClass::Uuid,
+    TypeClass::Inet,
+    TypeClass::Json,
+    TypeClass::Boolean,
+    TypeClass::Bytea,
+    TypeClass::Other,
+];
+const LOCALE: OptionDef = OptionDef {
+    name: "locale",
+    kind: "string",
+    default: "en",
+    help: "word lists: en, fr_fr, de_de, it_it, pt_br, pt_pt, ja_jp, zh_cn, zh_tw, ar_sa",
+};
+
+macro_rules! def {
+    ($name:expr, $summary:expr, $opts:expr, $example:expr, $types:expr, $inj:expr, $min:expr, $trunc:expr, $build:expr) => {
+        MaskerDef {
+            name: $name,
+            summary: $summary,
+            options: $opts,
+            example: $example,
+            types: $types,
+            injective: $inj,
+            min_chars: $min,
+            truncate: $trunc,
+            build: $build,
+        }
+    };
+}
+
+/// Every masker.
+pub static MASKERS: &[MaskerDef] = &[
+    def!("null", "Replaces every value with NULL (the column must allow NULL).", &[], "notes: {mask: null}", ANY, Injective::No, 0, false,
+        |_, _| Ok(Arc::new(maskers::Null))),
+    def!("fixed", "Replaces every value with the same value.", &[OptionDef { name: "value", kind: "string", default: "", help: "the value, as PostgreSQL text input" }],
+        "status_note: {mask: fixed, value: \"n/a\"}", ANY, Injective::No, 0, false,
+        |o, _| Ok(Arc::new(maskers::Fixed(o.str("value")?.ok_or("option 'value' is required")?.to_string())))),
+    def!("redact", "Keeps length and character classes: letters become X/x, digits 9, the rest stays (Ab1- becomes Xx9-). Not keyed.", &[],
+        "license_plate: redact", TEXT, Injective::No, 0, true, |_, _| Ok(Arc::new(maskers::Redact))),
+    def!("hash", "A keyed hash of the value (HMAC-SHA256), hex or base32, cut to a length. Injective in practice from 16 characters (64 bits).",
+        &[OptionDef { name: "length", kind: "integer", default: "16", help: "characters of output (1-64)" },
+          OptionDef { name: "encoding", kind: "string", default: "hex", help: "hex or base32" }],
+        "api_token: {mask: hash, length: 32}", TEXT, Injective::Depends, 1, false,
+        |o, _| {
+            let length = o.int("length")?.unwrap_or(16);
+            if !(1..=64).contains(&length) { return Err("option 'length' must be between 1 and 64".into()); }
+            let base32 = match o.str("encoding")?.unwrap_or("hex") { "hex" => false, "base32" => true, other => return Err(format!("option 'encoding' must be hex or base32, not '{other}'")) };
+            Ok(Arc::new(maskers::Hash { length: length as usize, base32 }))
+        }),
+    def!("email", "first.last.tag@example.org: realistic, undeliverable (RFC 2606 domains), injective (65-bit keyed tag).",
+        &[LOCALE, OptionDef { name: "domain", kind: "string", default: "example.com/.org/.net", help: "fixed domain for every address" }],
+        "email: {mask: email, domain: customer_email}", TEXT, Injective::Yes, 36, false,
+        |o, _| Ok(Arc::new(maskers::Email { locale: o.locale()?, domain: o.str("domain")?.map(str::to_string) }))),
+    def!("first_name", "A first name from the locale's list.", &[LOCALE], "first_name: first_name", TEXT, Injective::No, 1, true,
+        |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::First }))),
+    def!("last_name", "A last name from the locale's list.", &[LOCALE], "last_name: last_name", TEXT, Injective::No, 1, true,
+        |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::Last }))),
+    def!("full_name", "First and last name.", &[LOCALE], "name: full_name", TEXT, Injective::No, 3, true,
+        |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::Full }))),
+    def!("username", "firstlast_tag: injective (65-bit keyed tag).", &[LOCALE], "login: username", TEXT, Injective::Yes, 20, false,
+        |o, _| Ok(Arc::new(maskers::Username { locale: o.locale()? }))),
+    def!("phone", "Keeps the original's format (separators, length, +CC or 00CC prefix) and permutes the other digits: injective for numbers of one format.",
+        &[OptionDef { name: "keep_country", kind: "boolean", default: "true", help: "keep a leading +CC / 00CC country prefix" }],
+        "phone: phone", TEXT, Injective::Yes, 0, false,
+        |o, cx| Ok(Arc::new(maskers::Phone { key: cx.key.clone(), purpose: cx.purpose.clone(), keep_country: o.bool("keep_country")?.unwrap_or(true) }))),
+    def!("street_address", "A house number, street name and suffix.", &[LOCALE], "street: street_address", TEXT, Injective::No, 5, true,
+        |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::Street }))),
+    def!("city", "A city name.", &[LOCALE], "city: city", TEXT, Injective::No, 2, true,
+        |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::City }))),
+    def!("postal_code", "Keeps the shape of the original (digits stay digits, letters letters).", &[], "zip: postal_code", TEXT, Injective::No, 0, false,
+        |_, _| Ok(Arc::new(maskers::PostalCode))),
+    def!("country", "A country name.", &[LOCALE], "country: country", TEXT, Injective::No, 4, true,
+        |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::Country }))),
+    def!("company", "A company name.", &[LOCALE], "employer: company", TEXT, Injective::No, 4, true,
+        |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::Company }))),
+    def!("lorem", "Lorem ipsum words of about the original's length.", &[LOCALE], "notes: lorem", TEXT, Injective::No, 1, true,
+        |o, _| Ok(Arc::new(maskers::Lorem { locale: o.locale()? }))),
+    def!("ip", "Keeps the address family (and optionally a prefix) and permutes the other bits: injective.",
+        &[OptionDef { name: "keep_prefix", kind: "integer", default: "0", help: "leading bits kept as they are (e.g. 24 keeps the /24 network)" }],
+        "client_ip: {mask: ip, keep_prefix: 16}", &[TypeClass::Inet, TypeClass::Text], Injective::Yes, 0, false,
+        |o, cx| {
+            let keep = o.int("keep_prefix")?.unwrap_or(0);
+            if !(0..=128).contains(&keep) { return Err("option 'keep_prefix' must be between 0 and 128".into()); }
+            Ok(Arc::new(maskers::Ip { key: cx.key.clone(), purpose: cx.purpose.clone(), keep_prefix: keep as u32 }))
+        }),
+    def!("uuid", "A keyed permutation of the UUID's 128 bits: injective.", &[], "external_id: uuid", &[TypeClass::Uuid, TypeClass::Text], Injective::Yes, 36, false,
+        |_, cx| Ok(Arc::new(maskers::Uuid { perm: Permutation::new(cx.key, &cx.purpose, u128::MAX) }))),
+    def!("integer", "A keyed permutation of [min, max] (default: the column type's range): injective, so keys stay unique. Values outside the range fail.",
+        &[OptionDef { name: "min", kind: "integer", default: "type minimum", help: "smallest value" },
+          OptionDef { name: "max", kind: "integer", default: "type maximum", help: "largest value" }],
+        "id: integer", &[TypeClass::Integer, TypeClass::Text, TypeClass::Numeric], Injective::Yes, 0, false,
+        |o, cx| {
+            let (tmin, tmax) = cx.column.int_range.unwrap_or((i128::from(i64::MIN), i128::from(i64::MAX)));
+            let min = o.int("min")?.unwrap_or(tmin);
+            let max = o.int("max")?.unwrap_or(tmax);
+            if min > max { return Err("option 'min' is larger than 'max'".into()); }
+            if min < tmin || max > tmax { return Err(format!("range [{min}, {max}] does not fit the column type {}", cx.column.type_name)); }
+            let n = (max - min) as u128 + 1;
+            Ok(Arc::new(maskers::Integer { min, max, perm: Permutation::new(cx.key, &cx.purpose, n) }))
+        }),
+    def!("numeric_noise", "Adds ± percent noise, keeping the number of decimals.",
+        &[OptionDef { name: "percent", kind: "number", default: "10", help: "largest change, in percent" }],
+        "salary: {mask: numeric_noise, percent: 5}", &[TypeClass::Numeric, TypeClass::Integer, TypeClass::Float], Injective::No, 0, false,
+        |o, _| {
+            let p = o.num("percent")?.unwrap_or(10.0);
+            if !(0.0..=100.0).contains(&p) { return Err("option 'percent' must be between 0 and 100".into()); }
+            Ok(Arc::new(maskers::NumericNoise { percent: p }))
+        }),
+    def!("date_shift", "Shifts a date or timestamp by a keyed number of days within ± days; the time of day is kept unless keep_time is false.",
+        &[OptionDef { name: "days", kind: "integer", default: "30", help: "largest shift in days" },
+          OptionDef { name: "keep_time", kind: "boolean", default: "true", help: "keep the time of day of timestamps" }],
+        "created_at: {mask: date_shift, days: 10}", &[TypeClass::Date, TypeClass::Timestamp], Injective::No, 0, false,
+        |o, _| {
+            let days = o.int("days")?.unwrap_or(30);
+            if !(0..=36_500).contains(&days) { return Err("option 'days' must be between 0 and 36500".into()); }
+            Ok(Arc::new(maskers::Shift { days: days as i64, keep_time: o.bool("keep_time")?.unwrap_or(true) }))
+        }),
+    def!("date_of_birth", "A birth date giving an age between min_age and max_age on the as_of date (fixed, so runs stay identical).",
+        &[OptionDef { name: "min_age", kind: "integer", default: "18", help: "youngest age" },
+          OptionDef { name: "max_age", kind: "integer", default: "90", help: "oldest age" },
+          OptionDef { name: "as_of", kind: "string", default: "2025-01-01", help: "reference date (YYYY-MM-DD)" }],
+        "birth_date: {mask: date_of_birth, min_age: 18, max_age: 80}", &[TypeClass::Date, TypeClass::Text], Injective::No, 10, false,
+        |o, _| {
+            let min = o.int("min_age")?.unwrap_or(18);
+            let max = o.int("max_age")?.unwrap_or(90);
+            if min < 0 || max < min || max > 150 { return Err("need 0 <= min_age <= max_age <= 150".into()); }
+            let as_of = chrono::NaiveDate::parse_from_str(o.str("as_of")?.unwrap_or("2025-01-01"), "%Y-%m-%d").map_err(|_| "option 'as_of' must be YYYY-MM-DD".to_string())?;
+            let latest = as_of.checked_sub_months(chrono::Months::new(min as u32 * 12)).ok_or("as_of out of range")?;
+            let earliest = as_of.checked_sub_months(chrono::Months::new((max as u32 + 1) * 12)).ok_or("as_of out of range")? + chrono::Duration::days(1);
+            Ok(Arc::new(maskers::DateOfBirth { earliest, span_days: (latest - earliest).num_days() }))
+        }),
+    def!("regex_replace", "Replaces every match of a regular expression; the replacement may use $1, ${name}.",
+        &[OptionDef { name: "pattern", kind: "string", default: "", help: "regular expression (Rust regex syntax)" },
+          OptionDef { name: "replacement", kind: "string", default: "", help: "replacement text with $1 / ${name}" }],
+        "ref: {mask: regex_replace, pattern: \"[0-9]{4}$\", replacement: \"0000\"}", TEXT, Injective::No, 0, false,
+        |o, _| {
+            let pattern = o.str("pattern")?.ok_or("option 'pattern' is required")?;
+            let re = regex::Regex::new(pattern).map_err(|e| format!("option 'pattern' is not a valid regex: {e}"))?;
+            Ok(Arc::new(maskers::RegexReplace { re, replacement: o.str("replacement")?.unwrap_or("").to_string() }))
+        }),
+    def!("partial", "Keeps the first and last characters and masks the middle.",
+        &[OptionDef { name: "keep_first", kind: "integer", default: "0", help: "characters kept at the start" },
+          OptionDef { name: "keep_last", kind: "integer", default: "4", help: "characters kept at the end" },
+          OptionDef { name: "mask_char", kind: "string", default: "*", help: "the masking character" }],
+        "card_number: {mask: partial, keep_last: 4}", TEXT, Injective::No, 0, false,
+        |o, _| {
+            let first = o.int("keep_first")?.unwrap_or(0);
+            let last = o.int("keep_last")?.unwrap_or(4);
+            if first < 0 || last < 0 { return Err("keep_first and keep_last must not be negative".into()); }
+            let mut chars = o.str("mask_char")?.unwrap_or("*").chars();
+            let mask_char = match (chars.next(), chars.next()) { (Some(c), None) => c, _ => return Err("option 'mask_char' must be one character".into()) };
+            Ok(Arc::new(maskers::Partial { keep_first: first as usize, keep_last: last as usize, mask_char }))
+        }),
+    def!("template", "Composes other maskers: {name} parts are filled by that masker from the original value, the rest is literal. Injective when a part is.",
+        &[OptionDef { name: "template", kind: "string", default: "", help: "e.g. \"{first_name}.{last_name}@example.org\"; {{ and }} for braces" }],
+        "contact: {mask: template, template: \"{first_name}.{last_name}@example.org\"}", TEXT, Injective::Depends, 0, false,
+        build_template),
+    def!("json", "Masks values inside json/jsonb at the given paths ($.a.b, $.items[*].c, $.list[0]); each path names a masker.",
+        &[OptionDef { name: "paths", kind: "object", default: "", help: "map of JSON path to masker name or {mask: name, options...}" }],
+        "profile: {mask: json, paths: {\"$.contact.email\": email, \"$.contact.phone\": phone}}", &[TypeClass::Json, TypeClass::Text], Injective::No, 0, false,
+        build_json),
+    def!("pii_scrub", "Finds emails, phone numbers, card numbers (Luhn-checked), IBANs (mod-97 checked) and IP addresses inside free text and replaces only those spans.",
+        &[], "notes: pii_scrub", TEXT, Injective::No, 0, false, build_pii_scrub),
+];
+
+/// The definition of a masker, by name.
+pub fn find(name: &str) -> Option<&'static MaskerDef> {
+    MASKERS.iter().find(|d| d.name == name)
+}
+
+impl MaskerDef {
+    /// Whether the masker accepts this column type.
+    pub fn accepts(&self, class: TypeClass) -> bool {
+        self.types.contains(&class)
+    }
+
+    /// Whether it is injective with these options.
+    pub fn is_injective(&self, options: &Map<String, Value>) -> bool {
+        match self.injective {
+            Injective::Yes => true,
+            Injective::No => false,
+            Injective::Depends => match self.name {
+                "hash" => options.get("length").and_then(Value::as_i64).unwrap_or(16) >= 16,
+                "template" => options
+                    .get("template")
+                    .and_then(Value::as_str)
+                    .map(|t| {
+                        template_parts(t).unwrap_or_default().iter().any(|p| match p {
+                            Part::Masker(n) => find(n).is_some_and(|d| d.injective == Injective::Yes),
+                            Part::Text(_) => false,
+                        })
+                    })
+                    .unwrap_or(false),
+                _ => false,
+            },
+        }
+    }
+
+    /// Checks option names, then builds the masker.
+    pub fn build(&self, options: &Map<String, Value>, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
+        for k in options.keys() {
+            if !self.options.iter().any(|o| o.name == k) {
+                let known: Vec<&str> = self.options.iter().map(|o| o.name).collect();
+                return Err(if known.is_empty() {
+                    format!("masker '{}' takes no options, but got '{k}'", self.name)
+                } else {
+                    format!("masker '{}' has no option '{k}' (its options: {})", self.name, known.join(", "))
+                });
+            }
+        }
+        (self.build)(&Opts::new(options), cx)
+    }
+}
+
+/// A canonical string of a masker and its options, part of every seed.
+pub fn spec_string(name: &str, options: &Map<String, Value>) -> String {
+    let mut sorted: Vec<(&String, &Value)> = options.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(b.0));
+    let mut s = name.to_string();
+    for (k, v) in sorted {
+        s.push(';');
+        s.push_str(k);
+        s.push('=');
+        s.push_str(&canonical_json(v));
+    }
+    s
+}
+
+fn canonical_json(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let inner: Vec<String> =
+                keys.into_iter().map(|k| format!("{}:{}", Value::String(k.clone()), canonical_json(&m[k]))).collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Builds a sub-masker named in a template, JSON path or scrubber, with its
+/// own seed domain derived from the parent's.
+fn sub_masker(
+    name: &str,
+    options: &Map<String, Value>,
+    cx: &BuildCx,
+    text_column: bool,
+) -> Result<(Arc<dyn Masker>, super::Seeder), String> {
+    let def = find(name).ok_or_else(|| format!("unknown masker '{name}'"))?;
+    if matches!(name, "template" | "json" | "pii_scrub" | "null") {
+        return Err(format!("masker '{name}' cannot be nested here"));
+    }
+    let column = if text_column { ColumnInfo::from_type("text", false, false) } else { cx.column.clone() };
+    let spec = spec_string(name, options);
+    let sub =
+        BuildCx { key: cx.key, column: &column, purpose: format!("{}/{spec}", cx.domain), domain: cx.domain.clone() };
+    let m = def.build(options, &sub)?;
+    Ok((m, cx.key.seeder(&cx.domain, &spec)))
+}
+
+enum Part {
+    Text(String),
+    Masker(String),
+}
+
+fn template_parts(t: &str) -> Result<Vec<Part>, String> {
+    let mut parts = Vec::new();
+    let mut text = String::new();
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                text.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                text.push('}');
+            }
+            '{' => {
+                let mut name = String::new();
+                let mut closed = false;
+                for n in chars.by_ref() {
+                    if n == '}' {
+                        closed = true;
+                        break;
+                    }
+                    name.push(n);
+                }
+                if !closed {
+                    return Err("template has an unclosed '{'".into());
+                }
+                if !text.is_empty() {
+                    parts.push(Part::Text(std::mem::take(&mut text)));
+                }
+                parts.push(Part::Masker(name.trim().to_string()));
+            }
+            '}' => return Err("template has a '}' without '{' (write }} for a literal brace)".into()),
+            c => text.push(c),
+        }
+    }
+    if !text.is_empty() {
+        parts.push(Part::Text(text));
+    }
+    Ok(parts)
+}
+
+fn build_template(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
+    let t = o.str("template")?.ok_or("option 'template' is required")?;
+    let mut parts = Vec::new();
+    for p in template_parts(t)? {
+        parts.push(match p {
+            Part::Text(s) => TemplatePart::Text(s),
+            Part::Masker(name) => {
+                let (m, s) = sub_masker(&name, &Map::new(), cx, true)?;
+                TemplatePart::Masker(m, s)
+            }
+        });
+    }
+    Ok(Arc::new(maskers::Template { parts }))
+}
+
+fn build_json(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
+    let Some(Value::Object(paths)) = o.get("paths") else {
+        return Err("option 'paths' is required: a map of JSON path to masker".into());
+    };
+    if paths.is_empty() {
+        return Err("option 'paths' is empty".into());
+    }
+    let mut out = Vec::new();
+    for (path, spec) in paths {
+        let steps = maskers::parse_json_path(path)?;
+        let (name, options) = match spec {
+            Value::String(n) => (n.clone(), Map::new()),
+            Value::Object(m) => {
+                let name =
+                    m.get("mask").and_then(Value::as_str).ok_or_else(|| format!("path '{path}' needs 'mask: NAME'"))?;
+                let mut rest = m.clone();
+                rest.remove("mask");
+                (name.to_string(), rest)
+            }
+            _ => return Err(format!("path '{path}' must name a masker")),
+        };
+        let (m, s) = sub_masker(&name, &options, cx, true).map_err(|e| format!("path '{path}': {e}"))?;
+        out.push((steps, m, s));
+    }
+    Ok(Arc::new(maskers::JsonPaths { paths: out }))
+}
+
+fn build_pii_scrub(_: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
+    let finder = regex::Regex::new(maskers::PII_PATTERN).map_err(|e| e.to_string())?;
+    let (email, email_seeder) = sub_masker("email", &Map::new(), cx, true)?;
+    let (phone, phone_seeder) = sub_masker("phone", &Map::new(), cx, true)?;
+    let (ip, ip_seeder) = sub_masker("ip", &Map::new(), cx, true)?;
+    Ok(Arc::new(maskers::PiiScrub { finder, email, email_seeder, phone, phone_seeder, ip, ip_seeder }))
+}
+
+/// The registry as JSON, for `scrubsnap maskers --format json` and the schema.
+pub fn describe() -> Value {
+    Value::Array(
+        MASKERS
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "name": d.name,
+                    "summary": d.summary,
+                    "options": d.options,
+                    "example": d.example,
+                    "types": d.types.iter().map(|t| t.name()).collect::<Vec<_>>(),
+                    "injective": d.injective,
+                })
+            })
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_examples_name_their_masker() {
+        let mut names: Vec<&str> = MASKERS.iter().map(|d| d.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), MASKERS.len());
+        for d in MASKERS {
+            assert!(d.example.contains(d.name), "{}", d.name);
+        }
+    }
+
+    #[test]
+    fn spec_strings_are_canonical() {
+        let a: Map<String, Value> = serde_json::from_str(r#"{"b": 1, "a": {"y": 2, "x": 1}}"#).unwrap();
+        let b: Map<String, Value> = serde_json::from_str(r#"{"a": {"x": 1, "y": 2}, "b": 1}"#).unwrap();
+        assert_eq!(spec_string("m", &a), spec_string("m", &b));
+    }
+}
