@@ -124,8 +124,12 @@ impl ConnSpec {
     /// gaps from `PG*` variables, `~/.pgpass` and libpq's defaults.
     pub fn parse(input: &str, env: &dyn Env) -> Result<Self, ConnError> {
         let input = input.trim();
-        let params = if input.starts_with("postgresql://") || input.starts_with("postgres://") {
-            parse_url(input)?
+        let lower = input.get(..13).unwrap_or(input).to_ascii_lowercase();
+        let params = if lower.starts_with("postgresql://") || lower.starts_with("postgres://") {
+            let scheme_len = if lower.starts_with("postgresql://") { 13 } else { 11 };
+            parse_url(&format!("{}{}", &lower[..scheme_len], &input[scheme_len..]))?
+        } else if input.contains("://") {
+            return Err(ConnError::BadUrl("only postgresql:// and postgres:// URLs are supported".into()));
         } else {
             parse_key_value(input)?
         };
@@ -382,7 +386,17 @@ fn check_key(key: &str) -> Result<String, ConnError> {
         // hostaddr is accepted as a host: both name the server to reach.
         Ok(if key == "hostaddr" { "host".to_string() } else { key.to_string() })
     } else {
-        Err(ConnError::UnknownParameter(key.chars().take(40).collect()))
+        Err(ConnError::UnknownParameter(safe_key(key)))
+    }
+}
+
+/// A key as it may be shown: only plain parameter names are echoed, since
+/// anything else may be part of a value (a password) that was mistyped.
+fn safe_key(key: &str) -> String {
+    if !key.is_empty() && key.len() <= 40 && key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        key.to_string()
+    } else {
+        "(not shown)".to_string()
     }
 }
 
@@ -482,8 +496,8 @@ fn parse_key_value(input: &str) -> Result<BTreeMap<String, String>, ConnError> {
         }
         if chars.next() != Some('=') {
             return Err(ConnError::BadKeyValue(format!(
-                "expected '=' after '{}'",
-                key.chars().take(40).collect::<String>()
+                "expected '=' after the parameter name '{}'; quote values with spaces: key='a value'",
+                safe_key(&key)
             )));
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
@@ -764,6 +778,12 @@ mod tests {
     }
 
     #[test]
+    fn uppercase_scheme() {
+        let s = ConnSpec::parse("POSTGRESQL://u@h/db", &env(&[])).unwrap();
+        assert_eq!(s.dbname, "db");
+    }
+
+    #[test]
     fn url_host_list_ipv6_and_socket_query() {
         let s = ConnSpec::parse("postgres://u@[::1]:5433,other/db", &env(&[])).unwrap();
         assert_eq!(s.hosts, vec!["::1", "other"]);
@@ -797,6 +817,10 @@ mod tests {
             format!("host=h password={secret} bogus=1"),
             format!("host=h password='{secret}"),
             format!("postgresql://u:{secret}@h/db?sslmode=sometimes"),
+            format!("postgresql+psycopg2://u:{secret}@h/db"),
+            format!("jdbc:postgresql://h/db?password={secret}"),
+            format!("\"postgresql://u:{secret}@h/db\""),
+            format!("host=h password=my {secret}"),
         ] {
             let err = ConnSpec::parse(&input, &env(&[])).unwrap_err();
             assert!(!err.to_string().contains(secret), "{err}");

@@ -10,10 +10,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::conn::{ConnSpec, Env};
+use crate::mask::MaskKey;
+use crate::plan::masking::{self, MaskPlan};
 use crate::plan::{Selection, SelectionError, TablePatterns};
 use crate::progress::Progress;
-use crate::snapshot::manifest::{self, SchemaFiles, SourceInfo};
-use crate::snapshot::{self, Manifest, SequenceEntry, SnapshotError, SnapshotWriter, TableEntry};
+use crate::rules::{Rules, RulesError};
+use crate::snapshot::manifest::{self, MaskingInfo, SchemaFiles, SourceInfo};
+use crate::snapshot::{Manifest, SequenceEntry, SnapshotError, SnapshotWriter, TableEntry};
 use crate::source::catalog::{self, Catalog, RelKind};
 use crate::source::copy_out;
 use crate::source::pg_dump::{PgDump, Section};
@@ -29,6 +32,15 @@ pub struct CreateOptions {
     pub pg_dump: Option<PathBuf>,
     pub compress_level: u32,
     pub timeouts: Timeouts,
+    /// The rules and key; `None` only with `--no-rules` (nothing is masked).
+    pub masking: Option<Masking>,
+}
+
+/// Rules and key of a masked run.
+#[derive(Debug, Clone)]
+pub struct Masking {
+    pub rules: Rules,
+    pub key: MaskKey,
 }
 
 /// Why `create` failed.
@@ -36,7 +48,7 @@ pub struct CreateOptions {
 pub enum CreateError {
     /// The table selection cannot be dumped as asked (exit 1).
     #[error("the table selection cannot be dumped:\n{0}")]
-    Selection(#[from] SelectionError),
+    Selection(SelectionError),
     /// No usable pg_dump (exit 1).
     #[error(transparent)]
     Tool(#[from] crate::pgtools::ToolError),
@@ -46,13 +58,30 @@ pub enum CreateError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// The rules do not apply to this database (exit 1).
+    #[error("the rules cannot be applied; nothing was read or written:\n{0}")]
+    Rules(RulesError),
+}
+
+// By hand rather than `#[from]`: the message already holds the inner error,
+// which as a `source` would be printed twice.
+impl From<SelectionError> for CreateError {
+    fn from(e: SelectionError) -> Self {
+        CreateError::Selection(e)
+    }
+}
+
+impl From<RulesError> for CreateError {
+    fn from(e: RulesError) -> Self {
+        CreateError::Rules(e)
+    }
 }
 
 impl CreateError {
     /// Whether the user must change the invocation (exit 1) rather than
     /// retry (exit 2).
     pub fn is_config(&self) -> bool {
-        matches!(self, CreateError::Selection(_) | CreateError::Tool(_))
+        matches!(self, CreateError::Selection(_) | CreateError::Tool(_) | CreateError::Rules(_))
             || matches!(self, CreateError::Source(SourceError::Connect(crate::conn::ConnectError::Settings(_))))
     }
 }
@@ -82,7 +111,37 @@ async fn run(
     created_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Manifest, CreateError> {
     let catalog = Catalog::read(&session.client).await?;
-    let selection = Selection::build(&catalog, &opts.patterns)?;
+    let mut patterns = opts.patterns.clone();
+    if let Some(m) = &opts.masking {
+        // `rows: skip` tables keep their structure only, checked like --schema-only-table.
+        for t in &m.rules.tables {
+            if t.rule.rows == crate::rules::Rows::Skip {
+                if let Ok((schema, name)) = crate::rules::split_table_name(&t.name) {
+                    patterns.schema_only.push(glob::Pattern::escape(&format!("{schema}.{name}")));
+                }
+            }
+        }
+    }
+    let selection = Selection::build(&catalog, &patterns)?;
+    // Lock before anything slower: TRUNCATE is not MVCC-safe, so a table
+    // must not change between the snapshot and its COPY.
+    let lockable: Vec<String> = catalog
+        .tables
+        .iter()
+        .filter(|t| selection.selected.contains(&t.oid) && matches!(t.kind, RelKind::Table | RelKind::Partitioned))
+        .map(|t| t.qualified())
+        .collect();
+    session.lock(&lockable).await?;
+    let plan = match &opts.masking {
+        Some(m) => {
+            let plan = masking::build(&m.rules, &catalog, &selection.with_rows, &m.key)?;
+            for w in &plan.warnings {
+                tracing::warn!("{w}");
+            }
+            plan
+        }
+        None => MaskPlan::default(),
+    };
     for p in &selection.unmatched {
         tracing::warn!(pattern = %p, "table pattern matched no table");
     }
@@ -94,14 +153,6 @@ async fn run(
         snapshot = %session.snapshot_id,
         "source transaction open"
     );
-
-    let lockable: Vec<String> = catalog
-        .tables
-        .iter()
-        .filter(|t| selection.selected.contains(&t.oid) && matches!(t.kind, RelKind::Table | RelKind::Partitioned))
-        .map(|t| t.qualified())
-        .collect();
-    session.lock(&lockable).await?;
 
     let exclude: Vec<String> = selection
         .excluded
@@ -117,8 +168,9 @@ async fn run(
         lock_timeout: opts.timeouts.lock,
     };
 
-    let mut writer = SnapshotWriter::new(store, snapshot::new_id(created_at));
-    match dump_all(opts, session, &catalog, &selection, &dumper, &mut writer, progress).await {
+    let mut writer = SnapshotWriter::start(store, created_at).await?;
+    let decided = Decided { catalog: &catalog, selection: &selection, plan: &plan };
+    match dump_all(opts, session, decided, &dumper, &mut writer, progress).await {
         Ok((schema, tables, sequences)) => {
             let materialized_views = catalog
                 .tables
@@ -144,6 +196,12 @@ async fn run(
                 tables,
                 sequences,
                 materialized_views,
+                masking: opts.masking.as_ref().map(|m| MaskingInfo {
+                    rules_sha256: m.rules.sha256.clone(),
+                    key_fingerprint: m.key.fingerprint(),
+                    ephemeral_key: m.key.is_ephemeral(),
+                    columns: plan.coverage.clone(),
+                }),
             };
             Ok(writer.publish(manifest).await?)
         }
@@ -157,15 +215,22 @@ async fn run(
 
 type Dumped = (SchemaFiles, Vec<TableEntry>, Vec<SequenceEntry>);
 
+/// What was decided before the dump: the tables and how each is masked.
+struct Decided<'a> {
+    catalog: &'a Catalog,
+    selection: &'a Selection,
+    plan: &'a MaskPlan,
+}
+
 async fn dump_all(
     opts: &CreateOptions,
     session: &SourceSession,
-    catalog: &Catalog,
-    selection: &Selection,
+    decided: Decided<'_>,
     dumper: &PgDump<'_>,
     writer: &mut SnapshotWriter<'_>,
     progress: &Progress,
 ) -> Result<Dumped, CreateError> {
+    let Decided { catalog, selection, plan } = decided;
     let schema = SchemaFiles {
         pre_data: "schema/pre-data.sql".into(),
         post_data: "schema/post-data.sql".into(),
@@ -204,7 +269,10 @@ async fn dump_all(
         let bar2 = bar.clone();
         let on_progress = Arc::new(move |s: crate::encode::CompressStats| bar2.update(s.rows, s.raw_bytes));
         let file = writer.create(&path).await?;
-        let dumped = copy_out::dump_table(&session.client, t, file, opts.compress_level, on_progress).await;
+        let mask = plan.tables.get(&t.oid).cloned();
+        let filter = plan.filters.get(&t.oid).map(String::as_str);
+        let dumped =
+            copy_out::dump_table(&session.client, t, file, opts.compress_level, mask, filter, on_progress).await;
         bar.finish();
         let dumped = dumped?;
         tracing::info!(

@@ -25,16 +25,20 @@ pub async fn export<W: AsyncWrite + Unpin>(store: &dyn Store, snap: &Listed, out
     let io = |e: std::io::Error| RestoreError::Load { what: "writing the SQL stream".into(), reason: e.to_string() };
 
     let m = &snap.manifest;
-    let mut head = format!(
-        "--\n-- scrubsnap export of snapshot {} (database {}, PostgreSQL {}, created {})\n-- Load into an empty database: psql -v ON_ERROR_STOP=1 -d DB -f FILE\n--\n\n",
-        m.snapshot_id,
-        m.source.database,
-        m.source.server_version,
-        m.created_at.to_rfc3339()
-    );
+    // The restrict line comes first, before any text taken from the manifest,
+    // and that text is kept to one comment line.
+    let mut head = String::new();
     if restricted {
         head.push_str(&format!("\\restrict {key}\n\n"));
     }
+    let clean = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
+    head.push_str(&format!(
+        "--\n-- scrubsnap export of snapshot {} (database {}, PostgreSQL {}, created {})\n-- Load into an empty database: psql -v ON_ERROR_STOP=1 --single-transaction -d DB -f FILE\n--\n\n",
+        clean(&m.snapshot_id),
+        clean(&m.source.database),
+        clean(&m.source.server_version),
+        m.created_at.to_rfc3339()
+    ));
     out.write_all(head.as_bytes()).await.map_err(io)?;
     out.write_all(scripts.pre_data.body.as_bytes()).await.map_err(io)?;
     out.write_all(

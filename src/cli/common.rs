@@ -41,3 +41,38 @@ pub fn connection(value: Option<&str>, what: &str) -> Result<ConnSpec, Failure> 
     let input = value.map(str::to_string).or(from_env).unwrap_or_default();
     ConnSpec::parse(&input, &ProcessEnv).map_err(|e| Failure::config(anyhow::anyhow!("{what}: {e}")))
 }
+
+/// Where the masking key comes from.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// Environment variable that holds the masking key (at least 16 bytes).
+    #[arg(long, value_name = "NAME", default_value = "SCRUBSNAP_KEY")]
+    pub key_env: String,
+
+    /// Read the masking key from this file instead.
+    #[arg(long, value_name = "FILE", conflicts_with = "ephemeral_key")]
+    pub key_file: Option<std::path::PathBuf>,
+
+    /// Use a random key for this run only: values match within the snapshot, never across snapshots.
+    #[arg(long)]
+    pub ephemeral_key: bool,
+}
+
+impl KeyArgs {
+    pub fn load(&self) -> Result<scrubsnap::mask::MaskKey, Failure> {
+        use scrubsnap::mask::{KeyError, MaskKey};
+        let key = if let Some(path) = &self.key_file {
+            let bytes = std::fs::read(path)
+                .map_err(|e| KeyError::File { path: path.display().to_string(), reason: e.to_string() })
+                .map_err(Failure::config)?;
+            MaskKey::from_material(&bytes)
+        } else if let Some(v) = std::env::var_os(&self.key_env).filter(|v| !v.is_empty()) {
+            MaskKey::from_material(v.as_encoded_bytes())
+        } else if self.ephemeral_key {
+            Ok(MaskKey::ephemeral())
+        } else {
+            Err(KeyError::Missing(self.key_env.clone()))
+        };
+        key.map_err(Failure::config)
+    }
+}

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use scrubsnap::conn::ProcessEnv;
-use scrubsnap::create::{self, CreateOptions};
+use scrubsnap::create::{self, CreateOptions, Masking};
 use scrubsnap::plan::TablePatterns;
 use scrubsnap::progress::human_bytes;
+use scrubsnap::rules::Rules;
 use scrubsnap::store::Location;
 
-use super::common::{connection, TimeoutArgs};
+use super::common::{connection, KeyArgs, TimeoutArgs};
 use super::{Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -45,6 +46,17 @@ pub struct Args {
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9), env = "SCRUBSNAP_COMPRESS_LEVEL")]
     compress_level: u32,
 
+    /// The rules file: which masker applies to which column (see `scrubsnap maskers`).
+    #[arg(long, value_name = "FILE", env = "SCRUBSNAP_RULES", conflicts_with = "no_rules")]
+    rules: Option<PathBuf>,
+
+    /// Dump without masking: the snapshot holds the source's data as is.
+    #[arg(long)]
+    no_rules: bool,
+
+    #[command(flatten)]
+    key: KeyArgs,
+
     #[command(flatten)]
     timeouts: TimeoutArgs,
 }
@@ -53,7 +65,25 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let source = connection(args.source.as_deref(), "--source")?;
     let location = Location::parse(&args.dest).map_err(|e| Failure::config(anyhow!("--dest: {e}")))?;
     let store = location.open();
+    let masking = match (&args.rules, args.no_rules) {
+        (Some(path), _) => {
+            let rules = Rules::load(path).map_err(|e| Failure::config(anyhow!("{e}")))?;
+            let key = args.key.load()?;
+            tracing::info!(rules = %path.display(), key_fingerprint = %key.fingerprint(), ephemeral_key = key.is_ephemeral(), "masking with rules");
+            Some(Masking { rules, key })
+        }
+        (None, true) => {
+            tracing::warn!("--no-rules: nothing is masked; the snapshot holds the source's data as is");
+            None
+        }
+        (None, false) => {
+            return Err(Failure::config(anyhow!(
+                "create needs --rules FILE (or SCRUBSNAP_RULES); to dump without masking, say --no-rules"
+            )))
+        }
+    };
     let opts = CreateOptions {
+        masking,
         source,
         patterns: TablePatterns {
             include: args.include_table,

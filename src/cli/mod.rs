@@ -8,6 +8,7 @@ mod common;
 mod create;
 mod export;
 mod list;
+mod maskers;
 mod restore;
 
 use std::io::IsTerminal;
@@ -38,13 +39,24 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Dump a database into a new snapshot in a store.
-    Create(create::Args),
+    Create(Box<create::Args>),
     /// Load a snapshot into a database.
     Restore(restore::Args),
     /// Write a snapshot as one plain SQL stream for psql.
     Export(export::Args),
     /// List the snapshots of a store, newest first.
     List(list::Args),
+    /// List the maskers, with their options and an example each.
+    Maskers(maskers::Args),
+    /// Rules file tools.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Print the JSON Schema of rules files (for editors and CI validation).
+    Schema,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,10 +110,18 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Create(a) => create::run(a, &ctx).await,
+            Command::Create(a) => create::run(*a, &ctx).await,
             Command::Restore(a) => restore::run(a, &ctx).await,
             Command::Export(a) => export::run(a, &ctx).await,
             Command::List(a) => list::run(a, &ctx).await,
+            Command::Maskers(a) => maskers::run(a, &ctx).await,
+            Command::Rules(RulesCommand::Schema) => match serde_json::to_string_pretty(&maskers::schema()) {
+                Ok(text) => {
+                    println!("{text}");
+                    Ok(())
+                }
+                Err(e) => Err(Failure::runtime(e)),
+            },
         }
     });
     // Do not wait for stray blocking tasks (a cancelled decompressor).

@@ -46,7 +46,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
         restore::restore(store.as_ref(), &snap, &target, &ProcessEnv, &opts, &ctx.progress).await.map_err(|e| {
             let config = e.is_config();
             let e = anyhow::Error::new(e)
-                .context(format!("restore of {} into {target} failed; the target was left as it was", snap.id));
+                .context(format!("restore of {} into {target} failed; nothing was committed to the target", snap.id));
             if config {
                 Failure::config(e)
             } else {

@@ -11,6 +11,7 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use tokio::sync::mpsc;
 
+use crate::mask::rows::RowMasker;
 use crate::store::ObjectReader;
 
 /// Compressed output is handed on in chunks of about this size.
@@ -33,20 +34,33 @@ pub fn compress_stream(
     mut input: mpsc::Receiver<Bytes>,
     output: mpsc::Sender<Vec<u8>>,
     level: u32,
+    mut masker: Option<RowMasker>,
     on_progress: &(dyn Fn(CompressStats) + Send + Sync),
 ) -> std::io::Result<CompressStats> {
     let mut stats = CompressStats::default();
     let mut enc = GzEncoder::new(Vec::with_capacity(CHUNK * 2), Compression::new(level));
     let closed = || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the writer stopped");
+    let mut masked = Vec::new();
     while let Some(batch) = input.blocking_recv() {
-        stats.rows += memchr_count(&batch);
+        let batch: &[u8] = match masker.as_mut() {
+            Some(m) => {
+                masked.clear();
+                m.process(&batch, &mut masked).map_err(std::io::Error::other)?;
+                &masked
+            }
+            None => &batch,
+        };
+        stats.rows += memchr_count(batch);
         stats.raw_bytes += batch.len() as u64;
-        enc.write_all(&batch)?;
+        enc.write_all(batch)?;
         if enc.get_ref().len() >= CHUNK {
             let chunk = std::mem::replace(enc.get_mut(), Vec::with_capacity(CHUNK * 2));
             output.blocking_send(chunk).map_err(|_| closed())?;
             on_progress(stats);
         }
+    }
+    if let Some(m) = masker.as_mut() {
+        m.finish().map_err(std::io::Error::other)?;
     }
     let rest = enc.finish()?;
     if !rest.is_empty() {
@@ -106,7 +120,7 @@ mod tests {
     async fn round_trip_through_both_threads() {
         let (in_tx, in_rx) = mpsc::channel(4);
         let (out_tx, mut out_rx) = mpsc::channel(4);
-        let worker = tokio::task::spawn_blocking(move || compress_stream(in_rx, out_tx, 6, &|_| {}));
+        let worker = tokio::task::spawn_blocking(move || compress_stream(in_rx, out_tx, 6, None, &|_| {}));
         let mut expected = Vec::new();
         let feeder = tokio::spawn(async move {
             for i in 0..20_000u32 {

@@ -161,6 +161,8 @@ impl Masker for Hash {
 pub struct Email {
     pub locale: Locale,
     pub domain: Option<String>,
+    /// The column's length: the name part is shortened to fit, the tag kept.
+    pub max_chars: Option<usize>,
 }
 impl Masker for Email {
     fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
@@ -171,8 +173,28 @@ impl Masker for Email {
             Some(d) => d.clone(),
             None => pick(&mut rng, &["example.com", "example.org", "example.net"]).to_string(),
         };
-        Ok(Some(format!("{first}.{last}.{}@{domain}", tag(s, v, 13))))
+        let tail = format!(".{}@{domain}", tag(s, v, 13));
+        let (first, last) = fit_names(first, last, self.max_chars.map(|m| m.saturating_sub(tail.len() + 1)));
+        Ok(Some(format!("{first}.{last}{tail}")))
     }
+}
+
+/// Shortens two name parts so together they take at most `budget` characters
+/// (each keeps at least one).
+fn fit_names(mut a: String, mut b: String, budget: Option<usize>) -> (String, String) {
+    if let Some(budget) = budget {
+        let budget = budget.max(2);
+        while a.len() + b.len() > budget {
+            if a.len() >= b.len() && a.len() > 1 {
+                a.pop();
+            } else if b.len() > 1 {
+                b.pop();
+            } else {
+                break;
+            }
+        }
+    }
+    (a, b)
 }
 
 #[derive(Clone, Copy)]
@@ -202,12 +224,14 @@ impl Masker for Name {
 /// `firstlast_tag`: injective.
 pub struct Username {
     pub locale: Locale,
+    pub max_chars: Option<usize>,
 }
 impl Masker for Username {
     fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
         let mut rng = s.rng(v.as_bytes());
         let first = ascii_slug(pick(&mut rng, self.locale.first_names));
         let last = ascii_slug(pick(&mut rng, self.locale.last_names));
+        let (first, last) = fit_names(first, last, self.max_chars.map(|m| m.saturating_sub(14)));
         Ok(Some(format!("{first}{last}_{}", tag(s, v, 13))))
     }
 }

@@ -43,8 +43,11 @@ pub struct MaskerDef {
     pub min_chars: usize,
     /// Whether longer output may be cut to the column's length.
     pub truncate: bool,
-    build: fn(&Opts, &BuildCx) -> Result<Arc<dyn Masker>, String>,
+    build: BuildFn,
 }
+
+/// Builds a masker from its checked options.
+type BuildFn = fn(&Opts, &BuildCx) -> Result<Arc<dyn Masker>, String>;
 
 /// What a masker is built for.
 pub struct BuildCx<'a> {
@@ -165,16 +168,16 @@ pub static MASKERS: &[MaskerDef] = &[
         }),
     def!("email", "first.last.tag@example.org: realistic, undeliverable (RFC 2606 domains), injective (65-bit keyed tag).",
         &[LOCALE, OptionDef { name: "domain", kind: "string", default: "example.com/.org/.net", help: "fixed domain for every address" }],
-        "email: {mask: email, domain: customer_email}", TEXT, Injective::Yes, 36, false,
-        |o, _| Ok(Arc::new(maskers::Email { locale: o.locale()?, domain: o.str("domain")?.map(str::to_string) }))),
+        "email: {mask: email, domain: customer_email}", TEXT, Injective::Yes, 29, false,
+        |o, cx| Ok(Arc::new(maskers::Email { locale: o.locale()?, domain: o.str("domain")?.map(str::to_string), max_chars: cx.column.max_chars }))),
     def!("first_name", "A first name from the locale's list.", &[LOCALE], "first_name: first_name", TEXT, Injective::No, 1, true,
         |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::First }))),
     def!("last_name", "A last name from the locale's list.", &[LOCALE], "last_name: last_name", TEXT, Injective::No, 1, true,
         |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::Last }))),
     def!("full_name", "First and last name.", &[LOCALE], "name: full_name", TEXT, Injective::No, 3, true,
         |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::Full }))),
-    def!("username", "firstlast_tag: injective (65-bit keyed tag).", &[LOCALE], "login: username", TEXT, Injective::Yes, 20, false,
-        |o, _| Ok(Arc::new(maskers::Username { locale: o.locale()? }))),
+    def!("username", "firstlast_tag: injective (65-bit keyed tag).", &[LOCALE], "login: username", TEXT, Injective::Yes, 16, false,
+        |o, cx| Ok(Arc::new(maskers::Username { locale: o.locale()?, max_chars: cx.column.max_chars }))),
     def!("phone", "Keeps the original's format (separators, length, +CC or 00CC prefix) and permutes the other digits: injective for numbers of one format.",
         &[OptionDef { name: "keep_country", kind: "boolean", default: "true", help: "keep a leading +CC / 00CC country prefix" }],
         "phone: phone", TEXT, Injective::Yes, 0, false,

@@ -193,8 +193,15 @@ mod tests {
                 table(4, "audit", "log", RelKind::Partitioned, vec![]),
                 table(5, "public", "audit_trail", RelKind::Table, vec![]),
             ],
-            foreign_keys: vec![ForeignKey { name: "orders_customer_fk".into(), table: 2, references: 1 }],
+            foreign_keys: vec![ForeignKey {
+                name: "orders_customer_fk".into(),
+                table: 2,
+                references: 1,
+                columns: vec!["customer_id".into()],
+                ref_columns: vec!["id".into()],
+            }],
             sequences: vec![],
+            unique_columns: Default::default(),
         }
     }
 

@@ -31,6 +31,21 @@ pub struct Manifest {
     pub sequences: Vec<SequenceEntry>,
     /// Materialized views, refreshed by the post-data script on restore.
     pub materialized_views: Vec<String>,
+    /// How the data was masked; `null` for a run with `--no-rules`.
+    pub masking: Option<MaskingInfo>,
+}
+
+/// What masking was applied. Holds no key, only its fingerprint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaskingInfo {
+    /// SHA-256 over the rules files.
+    pub rules_sha256: String,
+    /// Snapshots with the same fingerprint share a key and map values identically.
+    pub key_fingerprint: String,
+    pub ephemeral_key: bool,
+    /// Every column: masked (with masker, domain and why), kept, uncovered, or without rows.
+    pub columns: Vec<crate::plan::masking::ColumnCoverage>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -95,11 +110,11 @@ impl TableEntry {
 impl Manifest {
     /// Total stored bytes of all files.
     pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.bytes).sum()
+        self.files.iter().fold(0u64, |a, f| a.saturating_add(f.bytes))
     }
     /// Total rows of all tables.
     pub fn total_rows(&self) -> u64 {
-        self.tables.iter().map(|t| t.rows).sum()
+        self.tables.iter().fold(0u64, |a, t| a.saturating_add(t.rows))
     }
     /// The entry for a file path.
     pub fn file(&self, path: &str) -> Option<&FileEntry> {

@@ -80,6 +80,19 @@ impl<'a> SnapshotWriter<'a> {
         SnapshotWriter { store, id, files: Vec::new() }
     }
 
+    /// A writer for a new snapshot at `now`, with an id no other snapshot
+    /// in the store uses (moved on by a millisecond while taken).
+    pub async fn start(store: &'a dyn Store, now: chrono::DateTime<chrono::Utc>) -> Result<Self, StoreError> {
+        let mut t = now;
+        loop {
+            let id = new_id(t);
+            if store.list(&id).await?.is_empty() {
+                return Ok(Self::new(store, id));
+            }
+            t += chrono::Duration::milliseconds(1);
+        }
+    }
+
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -100,22 +113,28 @@ impl<'a> SnapshotWriter<'a> {
         &self.files
     }
 
-    /// Writes the manifest last, which makes the snapshot visible.
-    pub async fn publish(self, mut manifest: Manifest) -> Result<Manifest, SnapshotError> {
-        manifest.files = self.files;
+    /// Writes the manifest last, which makes the snapshot visible. If that
+    /// fails, the files are removed.
+    pub async fn publish(mut self, mut manifest: Manifest) -> Result<Manifest, SnapshotError> {
+        manifest.files = std::mem::take(&mut self.files);
         manifest.snapshot_id = self.id.clone();
-        let json = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| SnapshotError::BadManifest { id: self.id.clone(), reason: e.to_string() })?;
-        self.store.put(&format!("{}/{}", self.id, MANIFEST), &json).await?;
-        Ok(manifest)
+        let written = match serde_json::to_vec_pretty(&manifest) {
+            Ok(json) => self.store.put(&format!("{}/{}", self.id, MANIFEST), &json).await.map_err(SnapshotError::from),
+            Err(e) => Err(SnapshotError::BadManifest { id: self.id.clone(), reason: e.to_string() }),
+        };
+        match written {
+            Ok(()) => Ok(manifest),
+            Err(e) => {
+                self.discard().await;
+                Err(e)
+            }
+        }
     }
 
     /// Removes whatever this run wrote (best effort, after a failure).
     pub async fn discard(self) {
-        if let Ok(objects) = self.store.list(&self.id).await {
-            for o in objects {
-                let _ = self.store.delete(&o.key).await;
-            }
+        if let Err(e) = self.store.delete_prefix(&self.id).await {
+            tracing::warn!(snapshot = %self.id, "could not remove the files of the failed run: {e}");
         }
     }
 }
@@ -139,7 +158,9 @@ pub async fn list(store: &dyn Store) -> Result<Vec<Listed>, SnapshotError> {
         match read_manifest(store, &id).await {
             Ok(manifest) => out.push(Listed { id, manifest }),
             Err(SnapshotError::NotFound { .. }) => continue,
-            Err(e) => return Err(e),
+            Err(SnapshotError::Store(e)) => return Err(SnapshotError::Store(e)),
+            // One damaged manifest does not hide the other snapshots.
+            Err(e) => tracing::warn!("skipping {id}: {e}"),
         }
     }
     Ok(out)
@@ -176,6 +197,18 @@ pub async fn read_manifest(store: &dyn Store, id: &str) -> Result<Manifest, Snap
     for f in &m.files {
         if crate::store::check_key(&f.path).is_err() {
             return Err(SnapshotError::BadManifest { id: id.to_string(), reason: "a file path is not valid".into() });
+        }
+    }
+    // Every file the snapshot refers to must be listed (and so verified).
+    let referenced = [&m.schema.pre_data, &m.schema.post_data, &m.schema.clean]
+        .into_iter()
+        .chain(m.tables.iter().filter_map(|t| t.file.as_ref()));
+    for path in referenced {
+        if m.file(path).is_none() {
+            return Err(SnapshotError::BadManifest {
+                id: id.to_string(),
+                reason: format!("{path} is used but not listed with a checksum"),
+            });
         }
     }
     Ok(m)

@@ -63,6 +63,10 @@ pub struct ForeignKey {
     pub name: String,
     pub table: u32,
     pub references: u32,
+    /// Referencing columns, in key order.
+    pub columns: Vec<String>,
+    /// Referenced columns, in the same order.
+    pub ref_columns: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +83,8 @@ pub struct Catalog {
     pub tables: Vec<Table>,
     pub foreign_keys: Vec<ForeignKey>,
     pub sequences: Vec<Sequence>,
+    /// Columns that are part of a primary key or unique index: (table oid, column).
+    pub unique_columns: std::collections::HashSet<(u32, String)>,
 }
 
 const USER_RELATIONS: &str = "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' \
@@ -159,14 +165,38 @@ impl Catalog {
 
         let rows = client
             .query(
-                "SELECT conname::text, conrelid, confrelid FROM pg_catalog.pg_constraint \
-                 WHERE contype = 'f' AND conrelid = ANY($1) ORDER BY conrelid, conname",
+                "SELECT c.conname::text, c.conrelid, c.confrelid, \
+                   ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i) \
+                         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i), \
+                   ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i) \
+                         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) \
+                 FROM pg_catalog.pg_constraint c \
+                 WHERE c.contype = 'f' AND c.conrelid = ANY($1) ORDER BY c.conrelid, c.conname",
                 &[&oids],
             )
             .await
             .map_err(|e| SourceError::query("reading foreign keys", &e))?;
-        let foreign_keys =
-            rows.into_iter().map(|r| ForeignKey { name: r.get(0), table: r.get(1), references: r.get(2) }).collect();
+        let foreign_keys = rows
+            .into_iter()
+            .map(|r| ForeignKey {
+                name: r.get(0),
+                table: r.get(1),
+                references: r.get(2),
+                columns: r.get(3),
+                ref_columns: r.get(4),
+            })
+            .collect();
+
+        let rows = client
+            .query(
+                "SELECT i.indrelid, a.attname::text FROM pg_catalog.pg_index i \
+                 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+                 WHERE i.indisunique AND i.indrelid = ANY($1)",
+                &[&oids],
+            )
+            .await
+            .map_err(|e| SourceError::query("reading unique indexes", &e))?;
+        let unique_columns = rows.into_iter().map(|r| (r.get::<_, u32>(0), r.get::<_, String>(1))).collect();
 
         let rows = client
             .query(
@@ -186,7 +216,7 @@ impl Catalog {
         let sequences =
             rows.into_iter().map(|r| Sequence { schema: r.get(0), name: r.get(1), owner: r.get(2) }).collect();
 
-        Ok(Catalog { tables, foreign_keys, sequences })
+        Ok(Catalog { tables, foreign_keys, sequences, unique_columns })
     }
 
     /// The table with this oid.

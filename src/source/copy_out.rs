@@ -12,6 +12,7 @@ use tokio_postgres::Client;
 use super::catalog::Table;
 use super::SourceError;
 use crate::encode::{self, CompressStats};
+use crate::mask::rows::{RowMasker, TableMask};
 use crate::snapshot::{FileEntry, FileWriter};
 use crate::sql;
 
@@ -27,9 +28,17 @@ pub struct TableDump {
     pub stats: CompressStats,
 }
 
-/// The COPY statement that reads `table`.
-pub fn copy_out_sql(table: &Table) -> String {
-    format!("COPY {}{} TO STDOUT", table.qualified(), sql::column_list(&table.copy_columns()))
+/// The COPY statement that reads `table`, optionally only the rows matching
+/// a filter (a rules file's `where:`).
+pub fn copy_out_sql(table: &Table, filter: Option<&str>) -> String {
+    match filter {
+        None => format!("COPY {}{} TO STDOUT", table.qualified(), sql::column_list(&table.copy_columns())),
+        Some(cond) => {
+            let cols: Vec<String> = table.copy_columns().iter().map(|c| sql::ident(c)).collect();
+            let select = if cols.is_empty() { "".to_string() } else { cols.join(", ") };
+            format!("COPY (SELECT {select} FROM ONLY {} WHERE ({cond})) TO STDOUT", table.qualified())
+        }
+    }
 }
 
 /// Dumps `table` into `file`. On error the file is aborted.
@@ -38,16 +47,20 @@ pub async fn dump_table(
     table: &Table,
     file: FileWriter,
     level: u32,
+    mask: Option<TableMask>,
+    filter: Option<&str>,
     on_progress: std::sync::Arc<dyn Fn(CompressStats) + Send + Sync>,
 ) -> Result<TableDump, SourceError> {
     let name = table.display_name();
     let stream = client
-        .copy_out(&copy_out_sql(table))
+        .copy_out(&copy_out_sql(table, filter))
         .await
         .map_err(|e| SourceError::query(format!("reading table {name}"), &e))?;
     let (in_tx, in_rx) = mpsc::channel::<Bytes>(DEPTH);
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(DEPTH);
-    let compressor = tokio::task::spawn_blocking(move || encode::compress_stream(in_rx, out_tx, level, &*on_progress));
+    let compressor = tokio::task::spawn_blocking(move || {
+        encode::compress_stream(in_rx, out_tx, level, mask.map(RowMasker::new), &*on_progress)
+    });
 
     let read = async {
         futures_util::pin_mut!(stream);
@@ -84,15 +97,26 @@ pub async fn dump_table(
     let mut file = file;
     let write = async {
         while let Some(chunk) = out_rx.recv().await {
-            file.write(&chunk).await?;
+            if let Err(e) = file.write(&chunk).await {
+                // Unblock the compressor (and through it the reader).
+                out_rx.close();
+                return Err(e.into());
+            }
         }
         Ok::<(), SourceError>(())
     };
     let (read_result, write_result) = tokio::join!(read, write);
     let compressed = compressor.await.map_err(|e| SourceError::Other(format!("compressing table {name}: {e}")));
-    let outcome = read_result
-        .and(write_result)
-        .and_then(|()| compressed?.map_err(|e| SourceError::Other(format!("compressing table {name}: {e}"))));
+    // A compressor error (a value that cannot be masked) explains a failed
+    // read or write better than the broken pipe it caused there.
+    let outcome = match compressed {
+        Ok(Err(e)) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(SourceError::Other(format!("table {name}: {e}")))
+        }
+        compressed => read_result
+            .and(write_result)
+            .and_then(|()| compressed?.map_err(|e| SourceError::Other(format!("compressing table {name}: {e}")))),
+    };
     match outcome {
         Ok(stats) => {
             let entry = file.finish().await?;

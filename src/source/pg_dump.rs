@@ -62,7 +62,11 @@ impl PgDump<'_> {
             .arg("--no-privileges")
             .arg("--no-tablespaces")
             .arg("--no-security-labels")
-            .arg("--no-subscriptions");
+            .arg("--no-subscriptions")
+            .arg("--no-publications")
+            // Our COPY data is UTF-8 (the driver's client encoding); the
+            // scripts must say the same, whatever the database's encoding.
+            .arg("--encoding=UTF8");
         match section {
             Section::PreData => {
                 cmd.arg("--section=pre-data");
@@ -107,8 +111,20 @@ impl PgDump<'_> {
         let mut stdout = child.stdout.take().ok_or_else(|| fail("no stdout".into()))?;
         let mut stderr = child.stderr.take().ok_or_else(|| fail("no stderr".into()))?;
         let read_err = async {
+            // Keep the first 64 KiB, but drain the rest so pg_dump never
+            // blocks on a full stderr pipe.
             let mut buf = Vec::new();
-            let _ = (&mut stderr).take(64 * 1024).read_to_end(&mut buf).await;
+            let mut chunk = vec![0u8; 8192];
+            loop {
+                match stderr.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if buf.len() < 64 * 1024 {
+                            buf.extend_from_slice(&chunk[..n]);
+                        }
+                    }
+                }
+            }
             String::from_utf8_lossy(&buf).trim().to_string()
         };
         let copy = async {

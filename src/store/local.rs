@@ -191,6 +191,15 @@ impl Store for LocalStore {
         Ok(out)
     }
 
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError> {
+        let path = self.path(prefix.trim_end_matches('/'))?;
+        match fs::remove_dir_all(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.io("deleting", prefix, e)),
+        }
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path(key)?;
         match fs::remove_file(&path).await {

@@ -74,6 +74,14 @@ pub trait Store: Send + Sync {
     /// Deletes one object; deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
 
+    /// Deletes everything under `prefix` (a snapshot's folder).
+    async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError> {
+        for o in self.list(prefix).await? {
+            self.delete(&o.key).await?;
+        }
+        Ok(())
+    }
+
     /// Writes a small object in one go.
     async fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
         let mut w = self.create(key).await?;

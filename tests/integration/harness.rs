@@ -145,6 +145,15 @@ impl Cluster {
         cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f"]).arg(file).output().expect("running psql")
     }
 
+    /// Loads a SQL file (relative to the repository) into a new database.
+    pub fn sql_db(&self, prefix: &str, rel_path: &str) -> String {
+        let db = self.fresh_db(prefix);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel_path);
+        let out = self.psql_file(&db, &path);
+        assert!(out.status.success(), "loading {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        db
+    }
+
     /// Loads one of tests/fixtures/*.sql into a new database.
     pub fn fixture_db(&self, fixture: &str) -> String {
         let db = self.fresh_db(fixture);

@@ -7,4 +7,5 @@
 //! fails the tests with the reason; nothing is skipped.
 
 mod harness;
+mod masking;
 mod spine;

@@ -1,0 +1,386 @@
+//! The masking plan: rules checked against the live schema, maskers built.
+//!
+//! Runs after the catalog is read and before a single row is. Every problem
+//! is collected and reported at once: unknown tables and columns, a masker
+//! that does not fit the column's type or length, a non-injective masker on
+//! a unique column, NULL into NOT NULL, conflicting rules along a foreign
+//! key or within a domain, and (under `strict`) every uncovered column.
+//!
+//! Rules spread along foreign keys: a rule on a referenced column applies,
+//! with the same masker, options and domain, to every column that refers to
+//! it (transitively, composite keys column by column), so masked keys still
+//! join.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use crate::mask::registry::{self, BuildCx};
+use crate::mask::rows::{ColumnMask, OnError, TableMask};
+use crate::mask::{ColumnInfo, MaskKey};
+use crate::rules::{self, ColumnRule, MaskRule, OnErrorSpec, Origin, Problem, Rows, Rules, RulesError};
+use crate::source::catalog::{Catalog, RelKind, Table};
+
+/// The domain of rules that name none: the same value masked by the same
+/// masker and options gives the same output in every column.
+pub const DEFAULT_DOMAIN: &str = "default";
+
+/// Why a column is masked the way it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Why {
+    Explicit,
+    Pattern { pattern: String },
+    ForeignKey { from: String },
+}
+
+/// What happens to one column.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Coverage {
+    Masked {
+        masker: String,
+        domain: String,
+        why: Why,
+    },
+    Kept {
+        reason: Option<String>,
+    },
+    Uncovered,
+    /// The table's rows are not dumped.
+    NoRows,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ColumnCoverage {
+    pub table: String,
+    pub column: String,
+    #[serde(flatten)]
+    pub coverage: Coverage,
+}
+
+/// The checked plan.
+#[derive(Default)]
+pub struct MaskPlan {
+    /// Masks per table oid (only tables with masked columns).
+    pub tables: HashMap<u32, TableMask>,
+    /// `where:` conditions per table oid.
+    pub filters: HashMap<u32, String>,
+    /// Tables whose rows are skipped (`rows: skip`), as `schema.table`.
+    pub skip_rows: Vec<String>,
+    pub coverage: Vec<ColumnCoverage>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Clone)]
+struct Assigned {
+    rule: ColumnRule,
+    why: Why,
+    origin: Origin,
+}
+
+/// Builds the plan. `with_rows` are the tables whose rows will be dumped.
+pub fn build(
+    rules: &Rules,
+    catalog: &Catalog,
+    with_rows: &HashSet<u32>,
+    key: &MaskKey,
+) -> Result<MaskPlan, RulesError> {
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut plan = MaskPlan::default();
+    let by_name: HashMap<(String, String), &Table> =
+        catalog.tables.iter().map(|t| ((t.schema.clone(), t.name.clone()), t)).collect();
+    let by_oid: HashMap<u32, &Table> = catalog.tables.iter().map(|t| (t.oid, t)).collect();
+
+    // 1. Table rules, resolved to tables; a rule on a partitioned table
+    //    covers its partitions.
+    let mut table_rules: HashMap<u32, &rules::TableRules> = HashMap::new();
+    for tr in &rules.tables {
+        let (schema, name) = match rules::split_table_name(&tr.name) {
+            Ok(x) => x,
+            Err(e) => {
+                problems.push(tr.origin.problem(e));
+                continue;
+            }
+        };
+        let Some(t) = by_name.get(&(schema.clone(), name.clone())) else {
+            problems.push(tr.origin.problem(format!("table {schema}.{name} does not exist in the source database")));
+            continue;
+        };
+        if let Some(f) = &tr.rule.filter {
+            if f.trim().is_empty() {
+                problems.push(tr.origin.problem(format!("table {}: 'where' is empty", t.display_name())));
+            }
+        }
+        for col in tr.rule.columns.keys() {
+            let origin = tr.column_origins.get(col).cloned().unwrap_or_else(|| tr.origin.clone());
+            match t.columns.iter().find(|c| &c.name == col) {
+                None => problems.push(origin.problem(format!("column {}.{col} does not exist", t.display_name()))),
+                Some(c) if c.generated => problems.push(origin.problem(format!(
+                    "column {}.{col} is generated: it is computed again on restore, so rule the columns it is computed from"
+                , t.display_name()))),
+                Some(_) => {}
+            }
+        }
+        table_rules.insert(t.oid, tr);
+    }
+    let rule_table = |t: &Table| -> Option<&rules::TableRules> {
+        let mut stack = vec![t.oid];
+        let mut seen = HashSet::new();
+        while let Some(oid) = stack.pop() {
+            if !seen.insert(oid) {
+                continue;
+            }
+            if let Some(tr) = table_rules.get(&oid) {
+                return Some(*tr);
+            }
+            if let Some(t) = by_oid.get(&oid) {
+                stack.extend(t.parents.iter().copied());
+            }
+        }
+        None
+    };
+
+    // 2. Explicit and pattern rules per (table, column).
+    let mut assigned: BTreeMap<(u32, String), Assigned> = BTreeMap::new();
+    for t in catalog.tables.iter().filter(|t| t.kind == RelKind::Table) {
+        let tr = rule_table(t);
+        if let Some(tr) = tr {
+            if tr.rule.rows == Rows::Skip {
+                plan.skip_rows.push(t.display_name());
+            }
+            if let Some(f) = &tr.rule.filter {
+                plan.filters.insert(t.oid, f.clone());
+            }
+        }
+        for c in t.columns.iter().filter(|c| !c.generated) {
+            if let Some((rule, origin)) = tr.and_then(|tr| {
+                tr.rule
+                    .columns
+                    .get(&c.name)
+                    .map(|r| (r.clone(), tr.column_origins.get(&c.name).cloned().unwrap_or_else(|| tr.origin.clone())))
+            }) {
+                assigned.insert((t.oid, c.name.clone()), Assigned { rule, why: Why::Explicit, origin });
+                continue;
+            }
+            let opts = glob::MatchOptions::new();
+            if let Some((p, origin)) = rules.patterns.iter().find(|(p, _)| {
+                p.column.is_match(&c.name) && p.table.as_ref().is_none_or(|g| g.matches_with(&t.display_name(), opts))
+            }) {
+                assigned.insert(
+                    (t.oid, c.name.clone()),
+                    Assigned {
+                        rule: p.rule.clone(),
+                        why: Why::Pattern { pattern: p.column.as_str().to_string() },
+                        origin: origin.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    // 3. Spread along foreign keys until nothing changes. A foreign key
+    //    declared on a partitioned table binds each of its partitions.
+    let leaves_of = |oid: u32| -> Vec<u32> {
+        let mut out = Vec::new();
+        for t in &catalog.tables {
+            let mut stack = vec![t.oid];
+            let mut seen = HashSet::new();
+            while let Some(o) = stack.pop() {
+                if !seen.insert(o) {
+                    continue;
+                }
+                if o == oid {
+                    out.push(t.oid);
+                    break;
+                }
+                if let Some(x) = by_oid.get(&o) {
+                    stack.extend(x.parents.iter().copied());
+                }
+            }
+        }
+        out
+    };
+    let mut links: Vec<(u32, String, u32, String, String)> = Vec::new(); // child, col, parent, col, fk name
+    for fk in &catalog.foreign_keys {
+        for child in leaves_of(fk.table) {
+            for parent in leaves_of(fk.references) {
+                for (c, p) in fk.columns.iter().zip(&fk.ref_columns) {
+                    links.push((child, c.clone(), parent, p.clone(), fk.name.clone()));
+                }
+            }
+        }
+    }
+    let name_of =
+        |oid: u32, col: &str| format!("{}.{col}", by_oid.get(&oid).map(|t| t.display_name()).unwrap_or_default());
+    let mut reported: HashSet<(u32, String)> = HashSet::new();
+    for _ in 0..64 {
+        let mut changed = false;
+        for (child, ccol, parent, pcol, fk) in &links {
+            let Some(parent_rule) = assigned.get(&(*parent, pcol.clone())).cloned() else { continue };
+            let key = (*child, ccol.clone());
+            let inherited = Assigned {
+                rule: parent_rule.rule.clone(),
+                why: Why::ForeignKey { from: name_of(*parent, pcol) },
+                origin: parent_rule.origin.clone(),
+            };
+            match assigned.get(&key) {
+                None => {
+                    if matches!(parent_rule.rule, ColumnRule::Mask(_)) {
+                        assigned.insert(key, inherited);
+                        changed = true;
+                    }
+                }
+                Some(existing) => {
+                    let same = match (&existing.rule, &parent_rule.rule) {
+                        (ColumnRule::Mask(a), ColumnRule::Mask(b)) => a.spec() == b.spec() && a.domain == b.domain,
+                        (ColumnRule::Keep { .. }, ColumnRule::Keep { .. }) => true,
+                        _ => false,
+                    };
+                    if same {
+                        continue;
+                    }
+                    if matches!(existing.why, Why::Pattern { .. }) && matches!(parent_rule.rule, ColumnRule::Mask(_)) {
+                        // The key wins over a name pattern, or joins break.
+                        assigned.insert(key, inherited);
+                        changed = true;
+                    } else if matches!(existing.why, Why::Explicit) && reported.insert(key.clone()) {
+                        problems.push(existing.origin.problem(format!(
+                            "{} refers to {} (foreign key {fk}) but has a different rule; masked keys would not match. Remove the rule on {} (it inherits {}'s) or give both the same rule",
+                            name_of(*child, ccol), name_of(*parent, pcol), name_of(*child, ccol), name_of(*parent, pcol)
+                        )));
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
+    // 4. Check and build every masked column; record coverage.
+    let mut domains: HashMap<String, (String, String)> = HashMap::new();
+    let mut uncovered = Vec::new();
+    for t in catalog.tables.iter().filter(|t| t.kind == RelKind::Table) {
+        let copy_cols = t.copy_columns();
+        let dumped = with_rows.contains(&t.oid) && !plan.skip_rows.contains(&t.display_name());
+        let mut masks = Vec::new();
+        for c in t.columns.iter().filter(|c| !c.generated) {
+            let a = assigned.get(&(t.oid, c.name.clone()));
+            let coverage = match a {
+                _ if !dumped => Coverage::NoRows,
+                None => {
+                    uncovered.push(format!("{}.{}", t.display_name(), c.name));
+                    Coverage::Uncovered
+                }
+                Some(Assigned { rule: ColumnRule::Keep { reason }, .. }) => Coverage::Kept { reason: reason.clone() },
+                Some(Assigned { rule: ColumnRule::Mask(m), why, origin }) => {
+                    let domain = m.domain.clone().unwrap_or_else(|| DEFAULT_DOMAIN.to_string());
+                    if let Some(d) = &m.domain {
+                        let entry = domains
+                            .entry(d.clone())
+                            .or_insert_with(|| (m.spec(), format!("{}.{}", t.display_name(), c.name)));
+                        if entry.0 != m.spec() {
+                            problems.push(origin.problem(format!(
+                                "{}.{} is in domain '{d}' with masker {} but {} is in it with {}; a domain maps values identically, so its columns need one masker",
+                                t.display_name(), c.name, m.spec(), entry.1, entry.0
+                            )));
+                        }
+                    }
+                    let unique = catalog.unique_columns.contains(&(t.oid, c.name.clone()));
+                    let info = ColumnInfo::from_type(&c.type_name, c.not_null, unique);
+                    let index = copy_cols.iter().position(|n| n == &c.name).unwrap_or(0);
+                    match check_and_build(m, &info, &domain, key, &format!("{}.{}", t.display_name(), c.name)) {
+                        Ok(mask) => masks.push(ColumnMask { index, column: c.name.clone(), ..mask }),
+                        Err(e) => problems.push(origin.problem(e)),
+                    }
+                    Coverage::Masked { masker: m.masker.clone(), domain, why: why.clone() }
+                }
+            };
+            plan.coverage.push(ColumnCoverage { table: t.display_name(), column: c.name.clone(), coverage });
+        }
+        if !masks.is_empty() && dumped {
+            plan.tables.insert(t.oid, TableMask { table: t.display_name(), columns: masks });
+        }
+    }
+    if !uncovered.is_empty() {
+        let msg = format!("{} column(s) have no rule: {}", uncovered.len(), uncovered.join(", "));
+        if rules.strict {
+            problems.push(Problem {
+                file: rules.files.first().map(|f| f.display().to_string()).unwrap_or_else(|| "rules".into()),
+                line: None,
+                column: None,
+                message: format!("strict: {msg}; add a masker or 'keep' for each"),
+            });
+        } else {
+            plan.warnings.push(format!("{msg} (copied as they are; set strict: true to refuse this)"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(RulesError(problems))
+    }
+}
+
+fn check_and_build(
+    m: &MaskRule,
+    info: &ColumnInfo,
+    domain: &str,
+    key: &MaskKey,
+    what: &str,
+) -> Result<ColumnMask, String> {
+    let def = registry::find(&m.masker).ok_or_else(|| format!("unknown masker '{}'", m.masker))?;
+    if !def.accepts(info.class) {
+        let types: Vec<&str> = def.types.iter().map(|t| t.name()).collect();
+        return Err(format!(
+            "masker '{}' cannot mask {what}, of type {} (it takes {})",
+            m.masker,
+            info.type_name,
+            types.join(", ")
+        ));
+    }
+    if info.not_null && (m.masker == "null" || m.on_error == OnErrorSpec::Null) {
+        return Err(format!("{what} is NOT NULL, so it cannot be set to NULL (masker null or on_error: null)"));
+    }
+    if info.unique && !def.is_injective(&m.options) {
+        return Err(format!(
+            "{what} is unique (primary key or unique index) but masker '{}' can map two values to one, which would break the constraint on restore; use an injective masker (email, username, phone, ip, uuid, integer, hash with length >= 16) or keep",
+            m.masker
+        ));
+    }
+    if let Some(max) = info.max_chars {
+        let needed = match m.masker.as_str() {
+            "hash" => m.options.get("length").and_then(|v| v.as_u64()).unwrap_or(16) as usize,
+            "fixed" => m.options.get("value").and_then(|v| v.as_str()).map(|v| v.chars().count()).unwrap_or(0),
+            _ => def.min_chars,
+        };
+        if needed > max {
+            return Err(format!(
+                "masker '{}' writes at least {needed} characters but {what} is {} (at most {max})",
+                m.masker, info.type_name
+            ));
+        }
+        if let OnErrorSpec::Fixed(f) = &m.on_error {
+            if f.chars().count() > max {
+                return Err(format!("the on_error value is longer than {what} allows ({max})"));
+            }
+        }
+    }
+    let spec = m.spec();
+    let cx = BuildCx { key, column: info, purpose: format!("{domain}/{spec}"), domain: domain.to_string() };
+    let masker = def.build(&m.options, &cx).map_err(|e| format!("{what}: {e}"))?;
+    Ok(ColumnMask {
+        index: 0,
+        column: String::new(),
+        masker: Arc::clone(&masker),
+        seeder: key.seeder(domain, &spec),
+        max_chars: info.max_chars,
+        truncate: def.truncate,
+        on_error: match &m.on_error {
+            OnErrorSpec::Fail => OnError::Fail,
+            OnErrorSpec::Null => OnError::Null,
+            OnErrorSpec::Fixed(f) => OnError::Fixed(f.clone()),
+        },
+        mask_empty: m.mask_empty,
+    })
+}

@@ -1,0 +1,601 @@
+//! Rules files: which masker applies to which column, as a policy a
+//! security reviewer reads.
+//!
+//! A table is written `schema.table`; a quoted part keeps spaces, dots and
+//! capitals, and then the whole key needs YAML single quotes:
+//! `'"Sales Data"."OrderLines"':`.
+//!
+//! Configuration has two stages. Here the YAML is parsed into plain types
+//! (unknown keys and unknown maskers are errors carrying file:line:column);
+//! [`crate::plan::masking`] then checks the rules against the live schema
+//! and builds the maskers, reporting every problem at once.
+//!
+//! ```yaml
+//! version: 1
+//! strict: true                 # every column of every dumped table is ruled
+//! include: [common.yaml]       # relative to this file
+//! patterns:                    # for columns without an explicit rule
+//!   - column: "(?i)e_?mail"
+//!     mask: email
+//! tables:
+//!   public.customers:
+//!     columns:
+//!       id: keep
+//!       email: {mask: email, domain: customer_email}
+//!       phone: phone
+//!       notes: {keep: {reason: "free text reviewed: product feedback only"}}
+//!   public.audit_log:
+//!     rows: skip                # structure only
+//!   public.orders:
+//!     where: "created_at > now() - interval '90 days'"
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::mask::registry;
+
+/// The current rules format version.
+pub const VERSION: u32 = 1;
+
+/// Keys of a column rule that are not masker options.
+const RULE_KEYS: &[&str] = &["mask", "domain", "on_error", "mask_empty", "reason"];
+
+/// A problem in a rules file, with its position when known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => write!(f, "{}:{}:{}: {}", self.file, l, c, self.message),
+            (Some(l), None) => write!(f, "{}:{}: {}", self.file, l, self.message),
+            _ => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// Every problem found, one per line.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct RulesError(pub Vec<Problem>);
+
+/// What happens to a value the masker fails on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnErrorSpec {
+    Fail,
+    Null,
+    Fixed(String),
+}
+
+/// The rule for one column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnRule {
+    /// Copied as is, after review.
+    Keep { reason: Option<String> },
+    /// Masked.
+    Mask(MaskRule),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MaskRule {
+    pub masker: String,
+    pub options: Map<String, Value>,
+    pub domain: Option<String>,
+    pub on_error: OnErrorSpec,
+    pub mask_empty: bool,
+}
+
+impl MaskRule {
+    /// Masker and options, canonical: two rules with the same spec and
+    /// domain map every value identically.
+    pub fn spec(&self) -> String {
+        registry::spec_string(&self.masker, &self.options)
+    }
+}
+
+impl<'de> Deserialize<'de> for ColumnRule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        column_rule(v).map_err(de::Error::custom)
+    }
+}
+
+fn column_rule(v: Value) -> Result<ColumnRule, String> {
+    match v {
+        Value::String(s) if s == "keep" => Ok(ColumnRule::Keep { reason: None }),
+        Value::String(s) => mask_rule(s, Map::new()).map(ColumnRule::Mask),
+        Value::Object(mut m) => {
+            if let Some(keep) = m.remove("keep") {
+                if let Some(k) = m.keys().next() {
+                    return Err(format!("'keep' cannot be combined with '{k}'"));
+                }
+                return match keep {
+                    Value::Bool(true) | Value::Null => Ok(ColumnRule::Keep { reason: None }),
+                    Value::String(r) => Ok(ColumnRule::Keep { reason: Some(r) }),
+                    Value::Object(mut o) => {
+                        let reason = match o.remove("reason") {
+                            Some(Value::String(r)) => Some(r),
+                            None => None,
+                            Some(_) => return Err("keep: reason must be text".into()),
+                        };
+                        if let Some(k) = o.keys().next() {
+                            return Err(format!("unknown key '{k}' in keep (expected: reason)"));
+                        }
+                        Ok(ColumnRule::Keep { reason })
+                    }
+                    _ => Err("keep takes a reason: keep: {reason: \"...\"}".into()),
+                };
+            }
+            let name = match m.remove("mask") {
+                Some(Value::String(n)) => n,
+                Some(Value::Null) => "null".to_string(),
+                Some(_) => return Err("'mask' must name a masker".into()),
+                None => return Err("a column rule needs 'mask: MASKER' or 'keep'".into()),
+            };
+            mask_rule(name, m).map(ColumnRule::Mask)
+        }
+        Value::Null => mask_rule("null".into(), Map::new()).map(ColumnRule::Mask),
+        _ => Err("a column rule is 'keep', a masker name, or a map with 'mask:'".into()),
+    }
+}
+
+fn mask_rule(name: String, mut m: Map<String, Value>) -> Result<MaskRule, String> {
+    let def = registry::find(&name).ok_or_else(|| {
+        let names: Vec<&str> = registry::MASKERS.iter().map(|d| d.name).collect();
+        format!("unknown masker '{name}' (run `scrubsnap maskers`; known: {})", names.join(", "))
+    })?;
+    let domain = match m.remove("domain") {
+        None => None,
+        Some(Value::String(d)) if !d.is_empty() => Some(d),
+        Some(_) => return Err("'domain' must be a non-empty name".into()),
+    };
+    let on_error = match m.remove("on_error") {
+        None => OnErrorSpec::Fail,
+        Some(Value::String(s)) if s == "fail" => OnErrorSpec::Fail,
+        Some(Value::String(s)) if s == "null" => OnErrorSpec::Null,
+        Some(Value::Null) => OnErrorSpec::Null,
+        Some(Value::Object(mut o)) if o.contains_key("fixed") => match o.remove("fixed") {
+            Some(Value::String(f)) if o.is_empty() => OnErrorSpec::Fixed(f),
+            _ => return Err("on_error: {fixed: \"VALUE\"} takes one text value".into()),
+        },
+        Some(_) => return Err("on_error must be fail, null or {fixed: \"VALUE\"}".into()),
+    };
+    let mask_empty = match m.remove("mask_empty") {
+        None => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => return Err("mask_empty must be true or false".into()),
+    };
+    m.remove("reason");
+    for k in m.keys() {
+        if !def.options.iter().any(|o| o.name == k) && !RULE_KEYS.contains(&k.as_str()) {
+            let known: Vec<&str> = def.options.iter().map(|o| o.name).collect();
+            return Err(if known.is_empty() {
+                format!("unknown key '{k}': masker '{name}' takes no options (rule keys: {})", RULE_KEYS.join(", "))
+            } else {
+                format!(
+                    "unknown key '{k}': masker '{name}' takes {} (rule keys: {})",
+                    known.join(", "),
+                    RULE_KEYS.join(", ")
+                )
+            });
+        }
+    }
+    Ok(MaskRule { masker: name, options: m, domain, on_error, mask_empty })
+}
+
+/// `rows:` of a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rows {
+    #[default]
+    All,
+    Skip,
+}
+
+/// The rules of one table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableRule {
+    #[serde(default)]
+    pub rows: Rows,
+    /// Keeps only the rows matching this SQL condition.
+    #[serde(default, rename = "where")]
+    pub filter: Option<String>,
+    #[serde(default)]
+    pub columns: BTreeMap<String, ColumnRule>,
+}
+
+/// A rule by column-name pattern.
+#[derive(Debug, Clone)]
+pub struct PatternRule {
+    pub column: regex::Regex,
+    /// Optional glob over `schema.table`.
+    pub table: Option<glob::Pattern>,
+    pub rule: ColumnRule,
+}
+
+impl<'de> Deserialize<'de> for PatternRule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let Value::Object(mut m) = v else {
+            return Err(de::Error::custom("a pattern is a map: {column: REGEX, mask: MASKER, ...}"));
+        };
+        let column = match m.remove("column") {
+            Some(Value::String(c)) => c,
+            _ => return Err(de::Error::custom("a pattern needs 'column: REGEX'")),
+        };
+        let column = regex::Regex::new(&column)
+            .map_err(|e| de::Error::custom(format!("pattern column '{column}' is not a valid regex: {e}")))?;
+        let table = match m.remove("table") {
+            None => None,
+            Some(Value::String(t)) => Some(
+                glob::Pattern::new(&t)
+                    .map_err(|e| de::Error::custom(format!("pattern table '{t}' is not a valid glob: {e}")))?,
+            ),
+            Some(_) => return Err(de::Error::custom("pattern 'table' must be a glob")),
+        };
+        let rule = column_rule(Value::Object(m)).map_err(de::Error::custom)?;
+        Ok(PatternRule { column, table, rule })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    version: u32,
+    #[serde(default)]
+    strict: bool,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    patterns: Vec<PatternRule>,
+    #[serde(default)]
+    tables: BTreeMap<String, TableRule>,
+}
+
+/// Where a rule was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl Origin {
+    pub fn problem(&self, message: impl Into<String>) -> Problem {
+        Problem { file: self.file.clone(), line: self.line, column: self.column, message: message.into() }
+    }
+}
+
+/// A table's rules, with where they came from.
+#[derive(Debug, Clone)]
+pub struct TableRules {
+    pub name: String,
+    pub rule: TableRule,
+    pub origin: Origin,
+    /// Origin of each column rule.
+    pub column_origins: BTreeMap<String, Origin>,
+}
+
+/// The merged rules of a file and its includes.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub strict: bool,
+    pub patterns: Vec<(PatternRule, Origin)>,
+    pub tables: Vec<TableRules>,
+    /// SHA-256 over the files' bytes, in load order, for the manifest.
+    pub sha256: String,
+    pub files: Vec<PathBuf>,
+}
+
+impl Rules {
+    /// Loads a rules file and its includes.
+    pub fn load(path: &Path) -> Result<Rules, RulesError> {
+        let mut rules = Rules::default();
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        let mut problems = Vec::new();
+        let mut stack = vec![path.to_path_buf()];
+        while let Some(p) = stack.pop() {
+            let shown = p.display().to_string();
+            if rules.files.contains(&p) {
+                problems.push(Problem {
+                    file: shown,
+                    line: None,
+                    column: None,
+                    message: "included more than once (or an include cycle)".into(),
+                });
+                continue;
+            }
+            rules.files.push(p.clone());
+            let text = match std::fs::read_to_string(&p) {
+                Ok(t) => t,
+                Err(e) => {
+                    problems.push(Problem {
+                        file: shown,
+                        line: None,
+                        column: None,
+                        message: format!("cannot read: {e}"),
+                    });
+                    continue;
+                }
+            };
+            sha2::Digest::update(&mut hasher, text.as_bytes());
+            match parse_one(&shown, &text) {
+                Ok((raw, origins)) => {
+                    if raw.version != VERSION {
+                        problems.push(Problem {
+                            file: shown.clone(),
+                            line: Some(1),
+                            column: None,
+                            message: format!(
+                                "version {} is not supported (this scrubsnap reads version {VERSION})",
+                                raw.version
+                            ),
+                        });
+                    }
+                    rules.strict |= raw.strict;
+                    let base = p.parent().map(Path::to_path_buf).unwrap_or_default();
+                    for inc in raw.include.iter().rev() {
+                        stack.push(base.join(inc));
+                    }
+                    for pat in raw.patterns {
+                        let origin = Origin {
+                            file: shown.clone(),
+                            line: origins.pattern_line(&text, pat.column.as_str()),
+                            column: None,
+                        };
+                        rules.patterns.push((pat, origin));
+                    }
+                    for (name, rule) in raw.tables {
+                        let origin = origins.table(&name);
+                        if let Some(prev) = rules.tables.iter().find(|t| t.name == name) {
+                            problems.push(origin.problem(format!(
+                                "table {name} already has rules at {}:{}",
+                                prev.origin.file,
+                                prev.origin.line.unwrap_or(0)
+                            )));
+                            continue;
+                        }
+                        let column_origins =
+                            rule.columns.keys().map(|c| (c.clone(), origins.column(&name, c))).collect();
+                        rules.tables.push(TableRules { name, rule, origin, column_origins });
+                    }
+                }
+                Err(p) => problems.push(p),
+            }
+        }
+        if !problems.is_empty() {
+            return Err(RulesError(problems));
+        }
+        rules.sha256 = hex::encode(sha2::Digest::finalize(hasher));
+        Ok(rules)
+    }
+
+    /// Parses rules from text (for tests and stdin).
+    pub fn from_str(name: &str, text: &str) -> Result<Rules, RulesError> {
+        let (raw, origins) = parse_one(name, text).map_err(|p| RulesError(vec![p]))?;
+        if !raw.include.is_empty() {
+            return Err(RulesError(vec![Problem {
+                file: name.into(),
+                line: None,
+                column: None,
+                message: "include is only allowed in files".into(),
+            }]));
+        }
+        let mut rules = Rules { strict: raw.strict, ..Default::default() };
+        for pat in raw.patterns {
+            let origin =
+                Origin { file: name.into(), line: origins.pattern_line(text, pat.column.as_str()), column: None };
+            rules.patterns.push((pat, origin));
+        }
+        for (tname, rule) in raw.tables {
+            let origin = origins.table(&tname);
+            let column_origins = rule.columns.keys().map(|c| (c.clone(), origins.column(&tname, c))).collect();
+            rules.tables.push(TableRules { name: tname, rule, origin, column_origins });
+        }
+        rules.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+        Ok(rules)
+    }
+}
+
+fn parse_one(name: &str, text: &str) -> Result<(RawFile, Locator), Problem> {
+    let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
+        let loc = e.location();
+        Problem {
+            file: name.to_string(),
+            line: loc.as_ref().map(|l| l.line()),
+            column: loc.as_ref().map(|l| l.column()),
+            message: strip_location(&e.to_string()),
+        }
+    })?;
+    Ok((raw, Locator { file: name.to_string(), lines: text.lines().map(str::to_string).collect() }))
+}
+
+/// serde_yaml appends " at line X column Y"; we print the position in front.
+fn strip_location(msg: &str) -> String {
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+/// Finds where tables and columns are written, for errors found after
+/// parsing (the YAML parser gives no positions for map keys).
+struct Locator {
+    file: String,
+    lines: Vec<String>,
+}
+
+fn key_of(line: &str) -> Option<(usize, String)> {
+    let indent = line.len() - line.trim_start().len();
+    let t = line.trim_start();
+    if t.starts_with('#') || t.starts_with('-') {
+        return None;
+    }
+    let key = if let Some(rest) = t.strip_prefix('"') {
+        rest.split_once("\":").map(|(k, _)| k.replace("\\\"", "\""))?
+    } else if let Some(rest) = t.strip_prefix('\'') {
+        rest.split_once("':").map(|(k, _)| k.replace("''", "'"))?
+    } else {
+        let (k, _) = t.split_once(':')?;
+        k.trim().to_string()
+    };
+    Some((indent, key))
+}
+
+impl Locator {
+    fn find(&self, after: usize, min_indent: Option<usize>, key: &str) -> Option<(usize, usize)> {
+        for (i, line) in self.lines.iter().enumerate().skip(after) {
+            if let Some((indent, k)) = key_of(line) {
+                if let Some(min) = min_indent {
+                    if indent < min {
+                        return None;
+                    }
+                }
+                if k == key {
+                    return Some((i, indent));
+                }
+            }
+        }
+        None
+    }
+
+    fn table_pos(&self, table: &str) -> Option<(usize, usize)> {
+        let (tables_line, _) = self.find(0, None, "tables")?;
+        self.find(tables_line + 1, Some(1), table)
+    }
+
+    fn table(&self, table: &str) -> Origin {
+        let pos = self.table_pos(table);
+        Origin { file: self.file.clone(), line: pos.map(|p| p.0 + 1), column: pos.map(|p| p.1 + 1) }
+    }
+
+    fn column(&self, table: &str, column: &str) -> Origin {
+        let pos = self
+            .table_pos(table)
+            .and_then(|(tl, ti)| self.find(tl + 1, Some(ti + 1), "columns"))
+            .and_then(|(cl, ci)| self.find(cl + 1, Some(ci + 1), column));
+        match pos {
+            Some((l, c)) => Origin { file: self.file.clone(), line: Some(l + 1), column: Some(c + 1) },
+            None => self.table(table),
+        }
+    }
+
+    fn pattern_line(&self, _text: &str, regex: &str) -> Option<usize> {
+        self.lines.iter().position(|l| l.contains(regex) && l.contains("column")).map(|i| i + 1)
+    }
+}
+
+/// A table name in a rules file: `schema.table`, either part may be quoted
+/// (`"Sales Data"."Order Lines"`). A name without a schema means `public`.
+pub fn split_table_name(name: &str) -> Result<(String, String), String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut chars = name.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                chars.next();
+                cur.push('"');
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    if quoted {
+        return Err(format!("table name '{name}' has an unclosed quote"));
+    }
+    parts.push(cur);
+    match parts.as_slice() {
+        [t] if !t.is_empty() => Ok(("public".into(), t.clone())),
+        [s, t] if !s.is_empty() && !t.is_empty() => Ok((s.clone(), t.clone())),
+        _ => Err(format!("table name '{name}' is not schema.table")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"version: 1
+strict: true
+patterns:
+  - column: "(?i)e_?mail"
+    mask: email
+tables:
+  public.customers:
+    columns:
+      id: keep
+      email: {mask: email, domain: customer_email}
+      phone: phone
+      notes: {keep: {reason: "reviewed"}}
+      dob: {mask: date_of_birth, min_age: 20, on_error: null}
+  '"Sales Data"."OrderLines"':
+    rows: skip
+  audit.log:
+    where: "id > 10"
+"#;
+
+    #[test]
+    fn parses_a_policy() {
+        let r = Rules::from_str("rules.yaml", GOOD).unwrap();
+        assert!(r.strict);
+        assert_eq!(r.patterns.len(), 1);
+        let c = r.tables.iter().find(|t| t.name == "public.customers").unwrap();
+        assert_eq!(c.rule.columns["id"], ColumnRule::Keep { reason: None });
+        let ColumnRule::Mask(m) = &c.rule.columns["email"] else { panic!() };
+        assert_eq!((m.masker.as_str(), m.domain.as_deref()), ("email", Some("customer_email")));
+        let ColumnRule::Mask(dob) = &c.rule.columns["dob"] else { panic!() };
+        assert_eq!(dob.on_error, OnErrorSpec::Null);
+        assert_eq!(dob.options["min_age"], 20);
+        assert_eq!(c.column_origins["phone"].line, Some(11));
+        let s = r.tables.iter().find(|t| t.name == "\"Sales Data\".\"OrderLines\"").unwrap();
+        assert_eq!(s.rule.rows, Rows::Skip);
+        assert_eq!(s.origin.line, Some(14));
+        assert_eq!(split_table_name(&s.name).unwrap(), ("Sales Data".into(), "OrderLines".into()));
+    }
+
+    fn err(text: &str) -> Problem {
+        Rules::from_str("bad.yaml", text).unwrap_err().0.remove(0)
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let p = err("version: 1\ntables:\n  t:\n    colums: {}\n");
+        assert_eq!((p.line, p.column), (Some(4), Some(5)), "{p}");
+        assert!(p.message.contains("unknown field `colums`"), "{p}");
+        let p = err("version: 1\ntables:\n  t:\n    columns:\n      a: {mask: emial}\n");
+        assert_eq!(p.line, Some(5), "{p}");
+        assert!(p.message.contains("unknown masker 'emial'"), "{p}");
+        let p = err("version: 1\ntables:\n  t:\n    columns:\n      a: {mask: hash, lenght: 3}\n");
+        assert!(p.message.contains("unknown key 'lenght'"), "{p}");
+        let p = err("version: 1\npatterns:\n  - column: \"(unclosed\"\n    mask: email\n");
+        assert!(p.message.contains("not a valid regex"), "{p}");
+        assert_eq!(p.line, Some(3), "{p}");
+        let p = err("version: 1\ntables: [\n");
+        assert!(p.line.is_some(), "{p}");
+        let p = err("tables: {}\n");
+        assert!(p.message.contains("version"), "{p}");
+    }
+
+    #[test]
+    fn table_names() {
+        assert_eq!(split_table_name("orders").unwrap(), ("public".into(), "orders".into()));
+        assert_eq!(split_table_name("a.b").unwrap(), ("a".into(), "b".into()));
+        assert_eq!(split_table_name("\"x.y\".\"q\"\"z\"").unwrap(), ("x.y".into(), "q\"z".into()));
+        assert!(split_table_name("a.b.c").is_err());
+    }
+}
