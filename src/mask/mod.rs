@@ -6,6 +6,8 @@
 //! list of maskers: `--help`, `scrubsnap maskers`, the docs and the JSON
 //! Schema all come from it. [`rows`] applies a table's maskers to COPY text.
 
+#[doc(hidden)]
+pub mod golden;
 pub mod key;
 pub mod maskers;
 pub mod registry;
