@@ -240,9 +240,16 @@ impl Masker for Username {
 /// `00CC` prefix) and permutes the remaining digits with a keyed
 /// permutation, so distinct numbers stay distinct.
 pub struct Phone {
-    pub key: MaskKey,
-    pub purpose: String,
+    /// One permutation per digit count (1 to 30), built once.
+    perms: Vec<Permutation>,
     pub keep_country: bool,
+}
+
+impl Phone {
+    pub fn new(key: &MaskKey, purpose: &str, keep_country: bool) -> Self {
+        let perms = (1..=30u32).map(|d| Permutation::new(key, &format!("{purpose}/{d}"), 10u128.pow(d))).collect();
+        Phone { perms, keep_country }
+    }
 }
 impl Masker for Phone {
     fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
@@ -277,10 +284,8 @@ impl Masker for Phone {
         if digits.is_empty() {
             return Ok(Some(v.to_string()));
         }
-        let new_digits: Vec<u8> = if digits.len() <= 30 {
-            let n = 10u128.pow(digits.len() as u32);
+        let new_digits: Vec<u8> = if let Some(p) = self.perms.get(digits.len() - 1) {
             let value: u128 = digits.iter().fold(0u128, |acc, &i| acc * 10 + u128::from(chars[i] as u8 - b'0'));
-            let p = Permutation::new(&self.key, &format!("{}/{}", self.purpose, digits.len()), n);
             let mut y = p.apply(value);
             let mut out = vec![0u8; digits.len()];
             for slot in out.iter_mut().rev() {
@@ -388,9 +393,27 @@ impl Masker for Lorem {
 
 /// Keeps the address family and the first `keep_prefix` bits, permutes the rest.
 pub struct Ip {
-    pub key: MaskKey,
-    pub purpose: String,
-    pub keep_prefix: u32,
+    v4: Permutation,
+    v6: Permutation,
+    keep_prefix: u32,
+}
+
+impl Ip {
+    pub fn new(key: &MaskKey, purpose: &str, keep_prefix: u32) -> Self {
+        let domain = |bits: u32| {
+            let free = bits - keep_prefix.min(bits);
+            if free >= 128 {
+                u128::MAX
+            } else {
+                1u128 << free
+            }
+        };
+        Ip {
+            v4: Permutation::new(key, &format!("{purpose}/32"), domain(32)),
+            v6: Permutation::new(key, &format!("{purpose}/128"), domain(128)),
+            keep_prefix,
+        }
+    }
 }
 impl Masker for Ip {
     fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
@@ -409,11 +432,7 @@ impl Masker for Ip {
             value
         } else {
             let low_mask = if free == 128 { u128::MAX } else { (1u128 << free) - 1 };
-            let p = Permutation::new(
-                &self.key,
-                &format!("{}/{bits}", self.purpose),
-                if free == 128 { u128::MAX } else { 1u128 << free },
-            );
+            let p = if bits == 32 { &self.v4 } else { &self.v6 };
             (value & !low_mask) | (p.apply(value & low_mask) & low_mask)
         };
         let out = match addr {

@@ -181,7 +181,7 @@ pub static MASKERS: &[MaskerDef] = &[
     def!("phone", "Keeps the original's format (separators, length, +CC or 00CC prefix) and permutes the other digits: injective for numbers of one format.",
         &[OptionDef { name: "keep_country", kind: "boolean", default: "true", help: "keep a leading +CC / 00CC country prefix" }],
         "phone: phone", TEXT, Injective::Yes, 0, false,
-        |o, cx| Ok(Arc::new(maskers::Phone { key: cx.key.clone(), purpose: cx.purpose.clone(), keep_country: o.bool("keep_country")?.unwrap_or(true) }))),
+        |o, cx| Ok(Arc::new(maskers::Phone::new(cx.key, &cx.purpose, o.bool("keep_country")?.unwrap_or(true))))),
     def!("street_address", "A house number, street name and suffix.", &[LOCALE], "street: street_address", TEXT, Injective::No, 5, true,
         |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::Street }))),
     def!("city", "A city name.", &[LOCALE], "city: city", TEXT, Injective::No, 2, true,
@@ -200,7 +200,7 @@ pub static MASKERS: &[MaskerDef] = &[
         |o, cx| {
             let keep = o.int("keep_prefix")?.unwrap_or(0);
             if !(0..=128).contains(&keep) { return Err("option 'keep_prefix' must be between 0 and 128".into()); }
-            Ok(Arc::new(maskers::Ip { key: cx.key.clone(), purpose: cx.purpose.clone(), keep_prefix: keep as u32 }))
+            Ok(Arc::new(maskers::Ip::new(cx.key, &cx.purpose, keep as u32)))
         }),
     def!("uuid", "A keyed permutation of the UUID's 128 bits: injective.", &[], "external_id: uuid", &[TypeClass::Uuid, TypeClass::Text], Injective::Yes, 36, false,
         |_, cx| Ok(Arc::new(maskers::Uuid { perm: Permutation::new(cx.key, &cx.purpose, u128::MAX) }))),
