@@ -65,10 +65,10 @@ fn pick<'a>(rng: &mut ChaCha8Rng, list: &[&'a str]) -> &'a str {
 
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 
-/// `n` base32 characters of the value's keyed hash (5 bits each).
-pub fn tag(seeder: &Seeder, value: &str, n: usize) -> String {
-    let seed = seeder.seed(value.as_bytes());
-    let mut bits: u128 = u128::from_le_bytes(seed[..16].try_into().unwrap_or([0; 16]));
+/// `n` base32 characters (5 bits each, at most 25) of a value's seed: its
+/// keyed hash, so distinct values get distinct tags but for hash collisions.
+pub fn tag(seed: &[u8; 32], n: usize) -> String {
+    let mut bits: u128 = u128::from_le_bytes(seed[16..32].try_into().unwrap_or([0; 16]));
     let mut out = String::with_capacity(n);
     for _ in 0..n.min(25) {
         out.push(BASE32[(bits & 31) as usize] as char);
@@ -166,14 +166,15 @@ pub struct Email {
 }
 impl Masker for Email {
     fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
-        let mut rng = s.rng(v.as_bytes());
+        let seed = s.seed(v.as_bytes());
+        let mut rng = <ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
         let first = ascii_slug(pick(&mut rng, self.locale.first_names));
         let last = ascii_slug(pick(&mut rng, self.locale.last_names));
         let domain = match &self.domain {
             Some(d) => d.clone(),
             None => pick(&mut rng, &["example.com", "example.org", "example.net"]).to_string(),
         };
-        let tail = format!(".{}@{domain}", tag(s, v, 13));
+        let tail = format!(".{}@{domain}", tag(&seed, 13));
         let (first, last) = fit_names(first, last, self.max_chars.map(|m| m.saturating_sub(tail.len() + 1)));
         Ok(Some(format!("{first}.{last}{tail}")))
     }
@@ -228,11 +229,12 @@ pub struct Username {
 }
 impl Masker for Username {
     fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
-        let mut rng = s.rng(v.as_bytes());
+        let seed = s.seed(v.as_bytes());
+        let mut rng = <ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
         let first = ascii_slug(pick(&mut rng, self.locale.first_names));
         let last = ascii_slug(pick(&mut rng, self.locale.last_names));
         let (first, last) = fit_names(first, last, self.max_chars.map(|m| m.saturating_sub(14)));
-        Ok(Some(format!("{first}{last}_{}", tag(s, v, 13))))
+        Ok(Some(format!("{first}{last}_{}", tag(&seed, 13))))
     }
 }
 

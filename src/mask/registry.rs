@@ -166,7 +166,7 @@ pub static MASKERS: &[MaskerDef] = &[
             let base32 = match o.str("encoding")?.unwrap_or("hex") { "hex" => false, "base32" => true, other => return Err(format!("option 'encoding' must be hex or base32, not '{other}'")) };
             Ok(Arc::new(maskers::Hash { length: length as usize, base32 }))
         }),
-    def!("email", "first.last.tag@example.org: realistic, undeliverable (RFC 2606 domains), injective (65-bit keyed tag).",
+    def!("email", "first.last.tag@example.org: realistic, undeliverable (RFC 2606 domains), unique in practice: a 65-bit keyed tag, so n distinct inputs collide with probability about n\u{b2}/2^66. The name part is shortened to fit the column.",
         &[LOCALE, OptionDef { name: "domain", kind: "string", default: "example.com/.org/.net", help: "fixed domain for every address" }],
         "email: {mask: email, domain: customer_email}", TEXT, Injective::Yes, 29, false,
         |o, cx| Ok(Arc::new(maskers::Email { locale: o.locale()?, domain: o.str("domain")?.map(str::to_string), max_chars: cx.column.max_chars }))),
@@ -176,7 +176,7 @@ pub static MASKERS: &[MaskerDef] = &[
         |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::Last }))),
     def!("full_name", "First and last name.", &[LOCALE], "name: full_name", TEXT, Injective::No, 3, true,
         |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::Full }))),
-    def!("username", "firstlast_tag: injective (65-bit keyed tag).", &[LOCALE], "login: username", TEXT, Injective::Yes, 16, false,
+    def!("username", "firstlast_tag: unique in practice (65-bit keyed tag, as email); shortened to fit the column.", &[LOCALE], "login: username", TEXT, Injective::Yes, 16, false,
         |o, cx| Ok(Arc::new(maskers::Username { locale: o.locale()?, max_chars: cx.column.max_chars }))),
     def!("phone", "Keeps the original's format (separators, length, +CC or 00CC prefix) and permutes the other digits: injective for numbers of one format.",
         &[OptionDef { name: "keep_country", kind: "boolean", default: "true", help: "keep a leading +CC / 00CC country prefix" }],
