@@ -93,18 +93,6 @@ pub fn markdown() -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_reference_page_is_up_to_date() {
-        let page = include_str!("../../docs/maskers.md");
-        assert!(
-            page == super::markdown(),
-            "docs/maskers.md is out of date: run `cargo run -- maskers --format markdown > docs/maskers.md`"
-        );
-    }
-}
-
 /// The JSON Schema of rules files, generated from the registry.
 pub fn schema() -> Value {
     let common = |props: &mut Map<String, Value>| {
@@ -171,4 +159,16 @@ pub fn schema() -> Value {
             "column": {"oneOf": variants}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_reference_page_is_up_to_date() {
+        let page = include_str!("../../docs/maskers.md");
+        assert!(
+            page == super::markdown(),
+            "docs/maskers.md is out of date: run `cargo run -- maskers --format markdown > docs/maskers.md`"
+        );
+    }
 }

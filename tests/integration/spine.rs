@@ -446,7 +446,7 @@ fn connection_falls_back_to_pg_variables() {
     let dest = store.path().to_string_lossy().to_string();
     let port = c.port().to_string();
     let r = scrubsnap_env(
-        &["create", "--dest", &dest],
+        &["create", "--no-rules", "--dest", &dest],
         &[
             ("PGHOST", "127.0.0.1"),
             ("PGPORT", &port),
