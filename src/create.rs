@@ -146,6 +146,9 @@ async fn run(
         tracing::warn!(pattern = %p, "table pattern matched no table");
     }
     let tool = crate::pgtools::find("pg_dump", session.server_major(), opts.pg_dump.as_deref())?;
+    if catalog::has_large_objects(&session.client).await? {
+        tracing::warn!("the database has large objects (pg_largeobject); snapshots do not carry their contents yet");
+    }
     tracing::info!(
         server = %session.server_version,
         database = %session.database,

@@ -91,8 +91,14 @@ pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(1) } else { ExitCode::SUCCESS };
+            if !e.use_stderr() {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // clap quotes the argument it could not use, which may be a
+            // connection string: hide anything that looks like a password.
+            eprint!("{}", redact(&e.render().to_string()));
+            return ExitCode::from(1);
         }
     };
     if let Err(msg) = init_logging(cli.log_format, &cli.log_level) {
@@ -135,6 +141,16 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Hides passwords in `scheme://user:password@` and `password=...` forms.
+fn redact(text: &str) -> String {
+    let url =
+        regex::Regex::new(r"(://[^:/@\s]*):[^@\s]*@").map(|re| re.replace_all(text, "$1:<redacted>@").into_owned());
+    let text = url.unwrap_or_else(|_| text.to_string());
+    regex::Regex::new(r"(?i)(password\s*=\s*)('[^']*'|\S+)")
+        .map(|re| re.replace_all(&text, "$1<redacted>").into_owned())
+        .unwrap_or(text)
+}
+
 fn init_logging(format: LogFormat, level: &str) -> Result<(), String> {
     let filter =
         tracing_subscriber::EnvFilter::try_new(level).map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
@@ -144,4 +160,15 @@ fn init_logging(format: LogFormat, level: &str) -> Result<(), String> {
         LogFormat::Text => builder.with_target(false).with_ansi(std::io::stderr().is_terminal()).try_init(),
     };
     result.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn usage_errors_hide_passwords() {
+        let r =
+            super::redact("unexpected argument 'postgresql://app:s3cret@db/app' and 'host=x password=hunter2 user=y'");
+        assert!(!r.contains("s3cret") && !r.contains("hunter2"), "{r}");
+        assert!(r.contains("postgresql://app:<redacted>@db/app"));
+    }
 }

@@ -251,7 +251,7 @@ pub static MASKERS: &[MaskerDef] = &[
     def!("regex_replace", "Replaces every match of a regular expression; the replacement may use $1, ${name}.",
         &[OptionDef { name: "pattern", kind: "string", default: "", help: "regular expression (Rust regex syntax)" },
           OptionDef { name: "replacement", kind: "string", default: "", help: "replacement text with $1 / ${name}" }],
-        "ref: {mask: regex_replace, pattern: \"[0-9]{4}$\", replacement: \"0000\"}", TEXT, Injective::No, 0, false,
+        "ref: {mask: regex_replace, pattern: \"[0-9]{4}$\", replacement: \"0000\"}", TEXT, Injective::No, 0, true,
         |o, _| {
             let pattern = o.str("pattern")?.ok_or("option 'pattern' is required")?;
             let re = regex::Regex::new(pattern).map_err(|e| format!("option 'pattern' is not a valid regex: {e}"))?;
@@ -279,7 +279,7 @@ pub static MASKERS: &[MaskerDef] = &[
         "profile: {mask: json, paths: {\"$.contact.email\": email, \"$.contact.phone\": phone}}", &[TypeClass::Json, TypeClass::Text], Injective::No, 0, false,
         build_json),
     def!("pii_scrub", "Finds emails, phone numbers, card numbers (Luhn-checked), IBANs (mod-97 checked) and IP addresses inside free text and replaces only those spans.",
-        &[], "notes: pii_scrub", TEXT, Injective::No, 0, false, build_pii_scrub),
+        &[], "notes: pii_scrub", TEXT, Injective::No, 0, true, build_pii_scrub),
 ];
 
 /// The definition of a masker, by name.
@@ -313,6 +313,36 @@ impl MaskerDef {
                 _ => false,
             },
         }
+    }
+
+    /// The shortest output with these options, in characters: a column
+    /// narrower than this is refused at plan time.
+    pub fn min_chars_for(&self, options: &Map<String, Value>) -> usize {
+        match self.name {
+            "hash" => options.get("length").and_then(Value::as_u64).unwrap_or(16) as usize,
+            "fixed" => options.get("value").and_then(Value::as_str).map(|v| v.chars().count()).unwrap_or(0),
+            "template" => options
+                .get("template")
+                .and_then(Value::as_str)
+                .and_then(|t| template_parts(t).ok())
+                .map(|parts| {
+                    parts
+                        .iter()
+                        .map(|p| match p {
+                            Part::Text(t) => t.chars().count(),
+                            Part::Masker(n) => find(n).map(|d| d.min_chars).unwrap_or(0),
+                        })
+                        .sum()
+                })
+                .unwrap_or(0),
+            _ => self.min_chars,
+        }
+    }
+
+    /// Whether output longer than the column may be cut to fit: never for
+    /// an injective masker, whose uniqueness would not survive the cut.
+    pub fn may_truncate(&self, options: &Map<String, Value>) -> bool {
+        self.truncate || (self.name == "template" && !self.is_injective(options))
     }
 
     /// Checks option names, then builds the masker.

@@ -349,11 +349,7 @@ fn check_and_build(
         ));
     }
     if let Some(max) = info.max_chars {
-        let needed = match m.masker.as_str() {
-            "hash" => m.options.get("length").and_then(|v| v.as_u64()).unwrap_or(16) as usize,
-            "fixed" => m.options.get("value").and_then(|v| v.as_str()).map(|v| v.chars().count()).unwrap_or(0),
-            _ => def.min_chars,
-        };
+        let needed = def.min_chars_for(&m.options);
         if needed > max {
             return Err(format!(
                 "masker '{}' writes at least {needed} characters but {what} is {} (at most {max})",
@@ -375,7 +371,7 @@ fn check_and_build(
         masker: Arc::clone(&masker),
         seeder: key.seeder(domain, &spec),
         max_chars: info.max_chars,
-        truncate: def.truncate,
+        truncate: def.may_truncate(&m.options),
         on_error: match &m.on_error {
             OnErrorSpec::Fail => OnError::Fail,
             OnErrorSpec::Null => OnError::Null,

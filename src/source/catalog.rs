@@ -233,3 +233,12 @@ pub async fn sequence_state(client: &Client, seq: &Sequence) -> Result<(i64, boo
         .map_err(|e| SourceError::query(format!("reading sequence {}.{}", seq.schema, seq.name), &e))?;
     Ok((row.get(0), row.get(1)))
 }
+
+/// Whether the database has large objects, which snapshots do not carry.
+pub async fn has_large_objects(client: &Client) -> Result<bool, SourceError> {
+    let row = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata)", &[])
+        .await
+        .map_err(|e| SourceError::query("checking for large objects", &e))?;
+    Ok(row.get(0))
+}

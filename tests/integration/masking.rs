@@ -394,3 +394,51 @@ fn maskers_and_schema_come_from_the_registry() {
     let text = scrubsnap_env(&["maskers"], &[]);
     assert!(text.stdout.contains("pii_scrub") && text.stdout.contains("example:"));
 }
+
+#[test]
+fn every_masker_fits_the_narrowest_column_it_accepts() {
+    use scrubsnap::mask::golden::CASES;
+    use scrubsnap::mask::registry;
+    let c = cluster();
+    let src = c.fresh_db("fit");
+    let mut cols = Vec::new();
+    let mut values = Vec::new();
+    let mut rules = String::from("version: 1\nstrict: true\ntables:\n  fit:\n    columns:\n");
+    for (i, (name, opts, ty, input)) in CASES.iter().enumerate() {
+        let def = registry::find(name).expect("masker");
+        let narrow = match *ty {
+            "text" => {
+                let options: serde_json::Map<String, serde_json::Value> = serde_json::from_str(opts).expect("options");
+                format!("varchar({})", def.min_chars_for(&options).max(input.chars().count()).max(1))
+            }
+            "integer" => "smallint".to_string(),
+            "numeric(12,2)" => "numeric(6,2)".to_string(),
+            other => other.to_string(),
+        };
+        cols.push(format!("c{i} {narrow}"));
+        values.push(format!("'{}'", input.replace('\'', "''")));
+        let opts = if *opts == "{}" { String::new() } else { format!(", {}", &opts[1..opts.len() - 1]) };
+        rules.push_str(&format!("      c{i}: {{mask: {name}{opts}}}\n"));
+    }
+    c.psql(
+        &src,
+        &format!(
+            "CREATE TABLE fit ({}); INSERT INTO fit VALUES ({}); INSERT INTO fit DEFAULT VALUES;",
+            cols.join(", "),
+            values.join(", ")
+        ),
+    );
+    let dir = store_dir();
+    let rules_path = dir.path().join("fit.yaml");
+    std::fs::write(&rules_path, &rules).expect("write");
+    let store = store_dir();
+    let id = ok_id(&create_masked(&c.url(&src), store.path(), &rules_path.to_string_lossy(), KEY, &[]));
+    let dst = c.unused_db("fit_dst");
+    let r = scrubsnap_env(
+        &["restore", "--from", &format!("{}/{id}", store.path().display()), "--target", &c.url(&dst), "--create"],
+        &[],
+    );
+    assert_eq!(r.code, 0, "every masked value loads into its narrow column:\n{}\nrules:\n{rules}", r.all());
+    assert_eq!(c.psql(&dst, "SELECT count(*) FROM fit"), "2");
+    assert_eq!(c.psql(&dst, "SELECT count(*) FROM fit WHERE c1 IS NULL AND c2 IS NULL"), "1", "NULL stays NULL");
+}

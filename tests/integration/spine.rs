@@ -548,12 +548,14 @@ fn memory_stays_bounded_by_buffers() {
     let dest = store.path().to_string_lossy().to_string();
     let url = c.url(&src);
     let rss_kib = peak_rss_kib(&["create", "--no-rules", "--source", &url, "--dest", &dest]);
-    assert!(rss_kib < 200 * 1024, "peak RSS {rss_kib} KiB for ~160 MB of data");
+    // The 40 MB value is held about twice (driver buffer and compressor
+    // input); the 120 MB table streams through fixed buffers.
+    assert!(rss_kib < 128 * 1024, "peak RSS {rss_kib} KiB for ~160 MB of data");
     let dst = c.unused_db("bigdump_dst");
     let from = format!("{dest}/latest");
     let target = c.url(&dst);
     let rss_kib = peak_rss_kib(&["restore", "--from", &from, "--target", &target, "--create"]);
-    assert!(rss_kib < 200 * 1024, "restore peak RSS {rss_kib} KiB");
+    assert!(rss_kib < 64 * 1024, "restore peak RSS {rss_kib} KiB");
     assert_eq!(c.table_digests(&src), c.table_digests(&dst));
 }
 
@@ -570,6 +572,8 @@ fn peak_rss_kib(args: &[&str]) -> u64 {
         .arg(env!("CARGO_BIN_EXE_scrubsnap"))
         .args(args)
         .env("HOME", "/nonexistent-home")
+        .env_remove("DATABASE_URL")
+        .env_remove("SCRUBSNAP_KEY")
         .output()
         .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
