@@ -111,17 +111,7 @@ async fn run(
     created_at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Manifest, CreateError> {
     let catalog = Catalog::read(&session.client).await?;
-    let mut patterns = opts.patterns.clone();
-    if let Some(m) = &opts.masking {
-        // `rows: skip` tables keep their structure only, checked like --schema-only-table.
-        for t in &m.rules.tables {
-            if t.rule.rows == crate::rules::Rows::Skip {
-                if let Ok((schema, name)) = crate::rules::split_table_name(&t.name) {
-                    patterns.schema_only.push(glob::Pattern::escape(&format!("{schema}.{name}")));
-                }
-            }
-        }
-    }
+    let patterns = opts.patterns.with_rules(opts.masking.as_ref().map(|m| &m.rules));
     let selection = Selection::build(&catalog, &patterns)?;
     // Lock before anything slower: TRUNCATE is not MVCC-safe, so a table
     // must not change between the snapshot and its COPY.

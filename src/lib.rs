@@ -23,6 +23,7 @@ pub mod pgtools;
 pub mod plan;
 pub mod progress;
 pub mod restore;
+pub mod review;
 pub mod rules;
 pub mod schema_script;
 pub mod snapshot;

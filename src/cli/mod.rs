@@ -4,6 +4,7 @@
 //! are flattened into each. Exit codes: 0 success, 1 usage, configuration
 //! or check failure, 2 runtime failure.
 
+mod check;
 mod common;
 mod create;
 mod export;
@@ -46,6 +47,8 @@ enum Command {
     Export(export::Args),
     /// List the snapshots of a store, newest first.
     List(list::Args),
+    /// Check rules against a database: a coverage report of every column, with personal-data suspicion.
+    Check(check::CheckArgs),
     /// List the maskers, with their options and an example each.
     Maskers(maskers::Args),
     /// Rules file tools.
@@ -57,6 +60,8 @@ enum Command {
 enum RulesCommand {
     /// Print the JSON Schema of rules files (for editors and CI validation).
     Schema,
+    /// Write a starting rules file for a database to standard output.
+    Init(check::InitArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,6 +126,8 @@ pub fn main() -> ExitCode {
             Command::Export(a) => export::run(a, &ctx).await,
             Command::List(a) => list::run(a, &ctx).await,
             Command::Maskers(a) => maskers::run(a, &ctx).await,
+            Command::Check(a) => check::check(a, &ctx).await,
+            Command::Rules(RulesCommand::Init(a)) => check::init(a, &ctx).await,
             Command::Rules(RulesCommand::Schema) => match serde_json::to_string_pretty(&maskers::schema()) {
                 Ok(text) => {
                     println!("{text}");

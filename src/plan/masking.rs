@@ -322,7 +322,7 @@ pub fn build(
     }
 }
 
-fn check_and_build(
+pub fn check_and_build(
     m: &MaskRule,
     info: &ColumnInfo,
     domain: &str,

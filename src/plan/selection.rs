@@ -18,6 +18,21 @@ pub struct TablePatterns {
     pub schema_only: Vec<String>,
 }
 
+impl TablePatterns {
+    /// These patterns plus the rules' `rows: skip` tables as structure-only.
+    pub fn with_rules(&self, rules: Option<&crate::rules::Rules>) -> TablePatterns {
+        let mut out = self.clone();
+        for t in rules.map(|r| r.tables.as_slice()).unwrap_or_default() {
+            if t.rule.rows == crate::rules::Rows::Skip {
+                if let Ok((schema, name)) = crate::rules::split_table_name(&t.name) {
+                    out.schema_only.push(glob::Pattern::escape(&format!("{schema}.{name}")));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// Problems found while selecting tables (all of them, not the first).
 #[derive(Debug, thiserror::Error)]
 #[error("{}", .problems.join("\n"))]
@@ -202,6 +217,7 @@ mod tests {
             }],
             sequences: vec![],
             unique_columns: Default::default(),
+            primary_columns: Default::default(),
         }
     }
 

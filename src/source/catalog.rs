@@ -85,6 +85,8 @@ pub struct Catalog {
     pub sequences: Vec<Sequence>,
     /// Columns that are part of a primary key or unique index: (table oid, column).
     pub unique_columns: std::collections::HashSet<(u32, String)>,
+    /// Columns that are part of a primary key.
+    pub primary_columns: std::collections::HashSet<(u32, String)>,
 }
 
 const USER_RELATIONS: &str = "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' \
@@ -189,13 +191,15 @@ impl Catalog {
 
         let rows = client
             .query(
-                "SELECT i.indrelid, a.attname::text FROM pg_catalog.pg_index i \
+                "SELECT i.indrelid, a.attname::text, i.indisprimary FROM pg_catalog.pg_index i \
                  JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
                  WHERE i.indisunique AND i.indrelid = ANY($1)",
                 &[&oids],
             )
             .await
             .map_err(|e| SourceError::query("reading unique indexes", &e))?;
+        let primary_columns =
+            rows.iter().filter(|r| r.get::<_, bool>(2)).map(|r| (r.get::<_, u32>(0), r.get::<_, String>(1))).collect();
         let unique_columns = rows.into_iter().map(|r| (r.get::<_, u32>(0), r.get::<_, String>(1))).collect();
 
         let rows = client
@@ -216,7 +220,7 @@ impl Catalog {
         let sequences =
             rows.into_iter().map(|r| Sequence { schema: r.get(0), name: r.get(1), owner: r.get(2) }).collect();
 
-        Ok(Catalog { tables, foreign_keys, sequences, unique_columns })
+        Ok(Catalog { tables, foreign_keys, sequences, unique_columns, primary_columns })
     }
 
     /// The table with this oid.

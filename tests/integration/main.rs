@@ -8,4 +8,5 @@
 
 mod harness;
 mod masking;
+mod review;
 mod spine;

@@ -1,0 +1,95 @@
+//! `scrubsnap check` and `scrubsnap rules init`: the security reviewer's commands.
+
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use clap::ValueEnum;
+use scrubsnap::conn::ProcessEnv;
+use scrubsnap::plan::{Selection, TablePatterns};
+use scrubsnap::review;
+use scrubsnap::rules::Rules;
+use scrubsnap::source::catalog::Catalog;
+use scrubsnap::source::session::{SourceSession, Timeouts};
+
+use super::common::connection;
+use super::{Context, Failure};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 when every suspected column is masked or kept with a written reason (and, under strict, every column is covered); 1 otherwise or when the rules do not apply; 2 when the database cannot be read.\n\nExample:\n  scrubsnap check --rules rules/app.yaml --source postgresql://reviewer@db/app --format markdown > check.md"
+)]
+pub struct CheckArgs {
+    /// The rules file to check.
+    #[arg(long, value_name = "FILE", env = "SCRUBSNAP_RULES")]
+    rules: PathBuf,
+
+    /// The database to check against (read only). Falls back to DATABASE_URL, then the PG* variables.
+    #[arg(long, env = "SCRUBSNAP_SOURCE", hide_env_values = true)]
+    source: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Rows sampled per table to look for personal data in values (0: names only). Values are never printed.
+    #[arg(long, default_value_t = 200)]
+    sample: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The database to describe (read only).
+    #[arg(long, env = "SCRUBSNAP_SOURCE", hide_env_values = true)]
+    source: Option<String>,
+
+    /// Rows sampled per table to look for personal data in values. Values are never printed.
+    #[arg(long, default_value_t = 200)]
+    sample: u64,
+}
+
+async fn read_source(source: Option<&str>) -> Result<(SourceSession, Catalog), Failure> {
+    let spec = connection(source, "--source")?;
+    let session = SourceSession::open(&spec, &ProcessEnv, Timeouts::default()).await.map_err(Failure::runtime)?;
+    let catalog = Catalog::read(&session.client).await.map_err(Failure::runtime)?;
+    Ok((session, catalog))
+}
+
+pub async fn check(args: CheckArgs, _ctx: &Context) -> Result<(), Failure> {
+    let rules = Rules::load(&args.rules).map_err(|e| Failure::config(anyhow!("{e}")))?;
+    let (session, catalog) = read_source(args.source.as_deref()).await?;
+    let selection = Selection::build(&catalog, &TablePatterns::default().with_rules(Some(&rules)))
+        .map_err(|e| Failure::config(anyhow!("the rules' rows: skip tables break foreign keys:\n{e}")))?;
+    let samples =
+        review::sample(&session.client, &catalog, &selection.with_rows, args.sample).await.map_err(Failure::runtime)?;
+    session.close().await;
+    let report = review::check(&rules, &catalog, &selection, &samples, args.sample)
+        .map_err(|e| Failure::config(anyhow!("the rules cannot be applied:\n{e}")))?;
+    match args.format {
+        Format::Text => print!("{}", review::render_text(&report)),
+        Format::Markdown => print!("{}", review::render_markdown(&report)),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report).map_err(Failure::runtime)?),
+    }
+    if report.passed {
+        Ok(())
+    } else {
+        let n = report.columns.iter().filter(|c| c.failure.is_some()).count();
+        Err(Failure::config(anyhow!("check failed: {n} column(s) need a rule or a written reason")))
+    }
+}
+
+pub async fn init(args: InitArgs, _ctx: &Context) -> Result<(), Failure> {
+    let (session, catalog) = read_source(args.source.as_deref()).await?;
+    let all: std::collections::HashSet<u32> = catalog.tables.iter().map(|t| t.oid).collect();
+    let samples = review::sample(&session.client, &catalog, &all, args.sample).await.map_err(Failure::runtime)?;
+    let database = session.database.clone();
+    session.close().await;
+    print!("{}", review::init::render(&catalog, &samples, &database));
+    Ok(())
+}

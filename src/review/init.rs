@@ -1,0 +1,247 @@
+//! `scrubsnap rules init`: a starting rules file for a database, so a
+//! reviewer edits rather than writes. Every column of every table is listed:
+//! suspected columns get a suggested masker and a comment saying why, the
+//! rest `keep`. Each suggestion is checked as `create` would check it;
+//! a column no masker fits is kept with a REVIEW reason.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::mask::{ColumnInfo, MaskKey, TypeClass};
+use crate::plan::masking::{check_and_build, DEFAULT_DOMAIN};
+use crate::rules::{MaskRule, OnErrorSpec};
+use crate::source::catalog::{Catalog, Column, RelKind, Table};
+
+use super::detect::{self, Kind, SampleStats};
+use super::MIN_SHARE;
+
+enum Suggestion {
+    Mask(String),
+    Keep,
+    KeepReview(String),
+}
+
+fn rule(masker: &str, options: &[(&str, serde_json::Value)]) -> MaskRule {
+    let mut map = serde_json::Map::new();
+    for (k, v) in options {
+        map.insert(k.to_string(), v.clone());
+    }
+    MaskRule { masker: masker.into(), options: map, domain: None, on_error: OnErrorSpec::Fail, mask_empty: false }
+}
+
+fn candidates(col: &Column, info: &ColumnInfo, kinds: &[Kind], in_text: bool) -> Vec<MaskRule> {
+    let n = col.name.to_ascii_lowercase();
+    let mut out = Vec::new();
+    for k in kinds {
+        match (k, info.class) {
+            (Kind::Email, TypeClass::Text) if !in_text || detect::by_name(&col.name).contains(&Kind::Email) => {
+                out.push(rule("email", &[]))
+            }
+            (Kind::Phone, TypeClass::Text) if !in_text || detect::by_name(&col.name).contains(&Kind::Phone) => {
+                out.push(rule("phone", &[]))
+            }
+            (Kind::Name, TypeClass::Text) => out.push(rule(
+                if n.contains("first") || n.contains("given") || n.contains("fore") {
+                    "first_name"
+                } else if n.contains("last") || n.contains("sur") || n.contains("family") || n.contains("maiden") {
+                    "last_name"
+                } else {
+                    "full_name"
+                },
+                &[],
+            )),
+            (Kind::Address, TypeClass::Text) => out.push(rule(
+                if n.contains("city") {
+                    "city"
+                } else if n.contains("zip") || n.contains("postal") || n.contains("postcode") {
+                    "postal_code"
+                } else {
+                    "street_address"
+                },
+                &[],
+            )),
+            (Kind::Birth, TypeClass::Date) => out.push(rule("date_of_birth", &[])),
+            (Kind::Birth, TypeClass::Timestamp) => out.push(rule("date_shift", &[("days", 180.into())])),
+            (Kind::Ip, TypeClass::Inet | TypeClass::Text) if !in_text => out.push(rule("ip", &[])),
+            (Kind::Geo, TypeClass::Numeric | TypeClass::Float) => {
+                out.push(rule("numeric_noise", &[("percent", 1.into())]))
+            }
+            (Kind::NationalId | Kind::Passport | Kind::Iban | Kind::Card | Kind::Secret, TypeClass::Text)
+                if !in_text =>
+            {
+                let len = info.max_chars.unwrap_or(32).min(32);
+                out.push(rule("hash", &[("length", (len as u64).into())]));
+            }
+            _ => {}
+        }
+    }
+    if in_text && info.class == TypeClass::Text {
+        out.push(rule("pii_scrub", &[]));
+    }
+    if info.class == TypeClass::Text && !kinds.is_empty() {
+        out.push(rule("hash", &[("length", (info.max_chars.unwrap_or(32).min(32) as u64).into())]));
+        out.push(rule("redact", &[]));
+    }
+    if info.class == TypeClass::Json && !kinds.is_empty() {
+        out.push(rule("null", &[]));
+    }
+    out
+}
+
+fn yaml_of(r: &MaskRule) -> String {
+    if r.options.is_empty() {
+        return r.masker.clone();
+    }
+    let opts: Vec<String> = r.options.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    format!("{{mask: {}, {}}}", r.masker, opts.join(", "))
+}
+
+fn plain(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn yaml_key(s: &str) -> String {
+    if plain(s) && !matches!(s, "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null") {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+fn table_key(t: &Table) -> String {
+    let part = |p: &str| {
+        if plain(p) && p == p.to_ascii_lowercase() {
+            p.to_string()
+        } else {
+            format!("\"{}\"", p.replace('"', "\"\""))
+        }
+    };
+    let name = format!("{}.{}", part(&t.schema), part(&t.name));
+    if name.contains('"') {
+        format!("'{}'", name.replace('\'', "''"))
+    } else {
+        name
+    }
+}
+
+/// Writes the starting rules file.
+pub fn render(catalog: &Catalog, samples: &HashMap<(u32, String), SampleStats>, database: &str) -> String {
+    let key = MaskKey::ephemeral();
+    let mut suggestions: HashMap<(u32, String), (Suggestion, String)> = HashMap::new();
+    for t in catalog.tables.iter().filter(|t| t.kind == RelKind::Table) {
+        for c in t.columns.iter().filter(|c| !c.generated) {
+            let unique = catalog.unique_columns.contains(&(t.oid, c.name.clone()));
+            let info = ColumnInfo::from_type(&c.type_name, c.not_null, unique);
+            let by_name = detect::by_name_in(&t.display_name(), &c.name);
+            let by_values = samples.get(&(t.oid, c.name.clone())).map(|s| s.suspected(MIN_SHARE)).unwrap_or_default();
+            let mut kinds = by_name.clone();
+            for (k, _) in &by_values {
+                if !kinds.contains(k) {
+                    kinds.push(*k);
+                }
+            }
+            if kinds.is_empty() {
+                suggestions.insert((t.oid, c.name.clone()), (Suggestion::Keep, String::new()));
+                continue;
+            }
+            // Values that only contain personal data inside longer text: scrub.
+            let in_text = by_name.is_empty()
+                && samples
+                    .get(&(t.oid, c.name.clone()))
+                    .is_some_and(|s| s.sampled > 0 && by_values.iter().all(|(_, share)| *share < 0.9));
+            let why = {
+                let mut parts: Vec<String> = by_name.iter().map(|k| format!("{} (column name)", k.name())).collect();
+                parts.extend(
+                    by_values.iter().map(|(k, s)| format!("{} in {:.0}% of sampled values", k.name(), s * 100.0)),
+                );
+                format!("suspected {}", parts.join(", "))
+            };
+            let what = format!("{}.{}", t.display_name(), c.name);
+            let chosen = candidates(c, &info, &kinds, in_text)
+                .into_iter()
+                .find(|r| check_and_build(r, &info, DEFAULT_DOMAIN, &key, &what).is_ok());
+            let s = match chosen {
+                Some(r) => Suggestion::Mask(yaml_of(&r)),
+                None => Suggestion::KeepReview(format!("REVIEW: {why}; no masker fits {} automatically", c.type_name)),
+            };
+            suggestions.insert((t.oid, c.name.clone()), (s, why));
+        }
+    }
+    // Referencing columns inherit a masked key's rule; they must not repeat
+    // a different one, nor keep what their key masks.
+    let mut inherits: HashMap<(u32, String), String> = HashMap::new();
+    let mut masked_keys: HashSet<(u32, String)> =
+        suggestions.iter().filter(|(_, (s, _))| matches!(s, Suggestion::Mask(_))).map(|(k, _)| k.clone()).collect();
+    for _ in 0..16 {
+        let mut changed = false;
+        for fk in &catalog.foreign_keys {
+            for (c, p) in fk.columns.iter().zip(&fk.ref_columns) {
+                let parents: Vec<u32> = std::iter::once(fk.references)
+                    .chain(catalog.tables.iter().filter(|t| t.parents.contains(&fk.references)).map(|t| t.oid))
+                    .collect();
+                let children: Vec<u32> = std::iter::once(fk.table)
+                    .chain(catalog.tables.iter().filter(|t| t.parents.contains(&fk.table)).map(|t| t.oid))
+                    .collect();
+                if parents.iter().any(|po| masked_keys.contains(&(*po, p.clone()))) {
+                    let from =
+                        format!("{}.{p}", catalog.table(fk.references).map(|t| t.display_name()).unwrap_or_default());
+                    for co in &children {
+                        if inherits.insert((*co, c.clone()), from.clone()).is_none() {
+                            masked_keys.insert((*co, c.clone()));
+                            changed = true;
+                        }
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+
+    let mut out = format!(
+        "# Starting masking rules for database {database}, written by `scrubsnap rules init`.\n\
+         # Every column is listed. Suspected personal data has a suggested masker and a\n\
+         # comment saying why; everything else is `keep`. Review each line, write a reason\n\
+         # for what you keep (keep: {{reason: \"...\"}}), then run `scrubsnap check`.\n\
+         # Masker reference: `scrubsnap maskers`.\n\
+         version: 1\n\
+         strict: true\n\
+         tables:\n"
+    );
+    for t in catalog.tables.iter().filter(|t| t.kind == RelKind::Table) {
+        out.push_str(&format!("  {}:\n    columns:\n", table_key(t)));
+        for c in t.columns.iter().filter(|c| !c.generated) {
+            let k = (t.oid, c.name.clone());
+            let key = yaml_key(&c.name);
+            if let Some(from) = inherits.get(&k) {
+                out.push_str(&format!("      # {key}: masked like {from}, through its foreign key\n"));
+                continue;
+            }
+            match suggestions.get(&k) {
+                Some((Suggestion::Mask(yaml), why)) => {
+                    out.push_str(&format!("      # {why}\n      {key}: {yaml}\n"));
+                }
+                Some((Suggestion::KeepReview(reason), _)) => {
+                    out.push_str(&format!("      {key}: {{keep: {{reason: \"{}\"}}}}\n", reason.replace('"', "'")));
+                }
+                _ => out.push_str(&format!("      {key}: keep\n")),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_quoted_when_needed() {
+        assert_eq!(yaml_key("email"), "email");
+        assert_eq!(yaml_key("Quantity"), "Quantity");
+        assert_eq!(yaml_key("select me"), "\"select me\"");
+        assert_eq!(yaml_key("no"), "\"no\"");
+    }
+}

@@ -1,0 +1,138 @@
+//! The security reviewer's commands: check and rules init.
+
+use std::path::Path;
+
+use crate::harness::{cluster, scrubsnap_env, store_dir};
+
+const REVIEW_DB: &str = "
+    CREATE TABLE customers (id int PRIMARY KEY, email text UNIQUE NOT NULL, full_name text, misc text, segment text);
+    CREATE TABLE orders (id int PRIMARY KEY, customer_id int REFERENCES customers, product_name text, amount numeric(10,2), note text);
+    INSERT INTO customers SELECT i, 'person' || i || '@mail.example', 'Person ' || i,
+        CASE WHEN i % 2 = 0 THEN 'reach me at p' || i || '@home.example' ELSE 'call +44 20 7946 ' || lpad(i::text, 4, '0') END,
+        (ARRAY['retail', 'wholesale'])[1 + i % 2]
+      FROM generate_series(1, 50) i;
+    INSERT INTO orders SELECT i, 1 + i % 50, (ARRAY['Blue widget', 'Red gadget', 'Green gizmo'])[1 + i % 3], i * 3.5, 'gift wrap'
+      FROM generate_series(1, 100) i;";
+
+const REVIEW_RULES: &str = "version: 1
+tables:
+  customers:
+    columns:
+      id: integer
+      email: email
+      full_name: full_name
+      segment: {keep: {reason: \"marketing segment, two values\"}}
+  orders:
+    columns:
+      id: keep
+      product_name: keep
+      amount: keep
+      note: keep
+";
+
+#[test]
+fn the_coverage_report_shows_inherited_rules_and_suspected_uncovered_columns() {
+    let c = cluster();
+    let src = c.fresh_db("review");
+    c.psql(&src, REVIEW_DB);
+    let dir = store_dir();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, REVIEW_RULES).expect("write");
+    let rules_arg = rules.to_string_lossy().to_string();
+    let r = scrubsnap_env(&["check", "--rules", &rules_arg, "--source", &c.url(&src), "--format", "markdown"], &[]);
+    assert_eq!(r.code, 1, "misc holds personal data nobody ruled:\n{}", r.all());
+    let expected_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check-report.md");
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+    if std::env::var_os("SCRUBSNAP_BLESS").is_some() {
+        std::fs::write(&expected_path, &r.stdout).expect("bless");
+    } else {
+        assert_eq!(
+            r.stdout, expected,
+            "report differs from tests/fixtures/check-report.md (SCRUBSNAP_BLESS=1 to update after review)"
+        );
+    }
+    // Sampled values are never printed.
+    for secret in ["person1@mail.example", "p2@home.example", "7946 0001"] {
+        assert!(!r.all().contains(secret), "a sampled value was printed");
+    }
+    // JSON for tooling: misc is suspected from its values, not its name.
+    let r = scrubsnap_env(&["check", "--rules", &rules_arg, "--source", &c.url(&src), "--format", "json"], &[]);
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("json");
+    let col = |t: &str, c: &str| {
+        report["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .find(|x| x["table"] == t && x["column"] == c)
+            .cloned()
+            .expect("column")
+    };
+    let misc = col("public.customers", "misc");
+    assert_eq!(misc["coverage"]["status"], "uncovered");
+    let kinds: Vec<&str> = misc["suspected"].as_array().expect("s").iter().filter_map(|s| s["kind"].as_str()).collect();
+    assert!(kinds.contains(&"email") && kinds.contains(&"phone"), "{misc}");
+    assert_eq!(col("public.orders", "customer_id")["coverage"]["why"]["kind"], "foreign_key");
+    for ordinary in [("public.orders", "product_name"), ("public.orders", "amount"), ("public.customers", "segment")] {
+        assert!(
+            col(ordinary.0, ordinary.1)["suspected"].as_array().expect("s").is_empty(),
+            "{ordinary:?} is not personal data"
+        );
+    }
+    assert_eq!(report["passed"], false);
+
+    // Ruling misc makes it pass.
+    std::fs::write(
+        &rules,
+        REVIEW_RULES.replace("      full_name: full_name\n", "      full_name: full_name\n      misc: pii_scrub\n"),
+    )
+    .expect("write");
+    let r = scrubsnap_env(&["check", "--rules", &rules_arg, "--source", &c.url(&src)], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+}
+
+#[test]
+fn init_writes_rules_that_pass_check_unedited() {
+    let c = cluster();
+    for (prefix, db) in [("review_init", None), ("shop_init", Some("demo/seed.sql"))] {
+        let src = match db {
+            None => {
+                let src = c.fresh_db(prefix);
+                c.psql(&src, REVIEW_DB);
+                src
+            }
+            Some(path) => c.sql_db(prefix, path),
+        };
+        let r = scrubsnap_env(&["rules", "init", "--source", &c.url(&src)], &[]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert!(r.stdout.contains("strict: true"));
+        let dir = store_dir();
+        let rules = dir.path().join("init.yaml");
+        std::fs::write(&rules, &r.stdout).expect("write");
+        let r2 = scrubsnap_env(
+            &["check", "--rules", &rules.to_string_lossy(), "--source", &c.url(&src), "--format", "json"],
+            &[],
+        );
+        assert_eq!(r2.code, 0, "init output must pass check:\n{}\n{}", r.stdout, r2.all());
+        let report: serde_json::Value = serde_json::from_str(&r2.stdout).expect("json");
+        assert!(
+            report["columns"].as_array().expect("c").iter().all(|x| x["coverage"]["status"] != "uncovered"),
+            "no UNCOVERED column"
+        );
+        // And create accepts it as it is.
+        let store = store_dir();
+        let r3 = scrubsnap_env(
+            &[
+                "create",
+                "--source",
+                &c.url(&src),
+                "--dest",
+                &store.path().to_string_lossy(),
+                "--rules",
+                &rules.to_string_lossy(),
+                "--ephemeral-key",
+            ],
+            &[],
+        );
+        assert_eq!(r3.code, 0, "{}", r3.all());
+    }
+}
