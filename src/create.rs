@@ -14,6 +14,7 @@ use crate::mask::MaskKey;
 use crate::plan::masking::{self, MaskPlan};
 use crate::plan::{Selection, SelectionError, TablePatterns};
 use crate::progress::Progress;
+use crate::review::leak::{self, Bloom, LeakScan};
 use crate::rules::{Rules, RulesError};
 use crate::snapshot::manifest::{self, MaskingInfo, SchemaFiles, SourceInfo};
 use crate::snapshot::{Manifest, SequenceEntry, SnapshotError, SnapshotWriter, TableEntry};
@@ -34,6 +35,8 @@ pub struct CreateOptions {
     pub timeouts: Timeouts,
     /// The rules and key; `None` only with `--no-rules` (nothing is masked).
     pub masking: Option<Masking>,
+    /// Leak scan filter size in bytes; `None` skips the scan.
+    pub leak_scan: Option<usize>,
 }
 
 /// Rules and key of a masked run.
@@ -58,6 +61,9 @@ pub enum CreateError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    /// The leak scan found original values in the output (exit 1).
+    #[error("the leak scan found original values of masked columns in the snapshot, so it was not published: {}. Mask those columns (or give them the same rule as the column they copy)", .0.iter().map(|(c, n)| format!("{c} ({n} value(s))")).collect::<Vec<_>>().join(", "))]
+    Leak(Vec<(String, u64)>),
     /// The rules do not apply to this database (exit 1).
     #[error("the rules cannot be applied; nothing was read or written:\n{0}")]
     Rules(RulesError),
@@ -81,7 +87,7 @@ impl CreateError {
     /// Whether the user must change the invocation (exit 1) rather than
     /// retry (exit 2).
     pub fn is_config(&self) -> bool {
-        matches!(self, CreateError::Selection(_) | CreateError::Tool(_) | CreateError::Rules(_))
+        matches!(self, CreateError::Selection(_) | CreateError::Tool(_) | CreateError::Rules(_) | CreateError::Leak(_))
             || matches!(self, CreateError::Source(SourceError::Connect(crate::conn::ConnectError::Settings(_))))
     }
 }
@@ -164,7 +170,7 @@ async fn run(
     let mut writer = SnapshotWriter::start(store, created_at).await?;
     let decided = Decided { catalog: &catalog, selection: &selection, plan: &plan };
     match dump_all(opts, session, decided, &dumper, &mut writer, progress).await {
-        Ok((schema, tables, sequences)) => {
+        Ok((schema, tables, sequences, leak_scan)) => {
             let materialized_views = catalog
                 .tables
                 .iter()
@@ -194,6 +200,7 @@ async fn run(
                     key_fingerprint: m.key.fingerprint(),
                     ephemeral_key: m.key.is_ephemeral(),
                     columns: plan.coverage.clone(),
+                    leak_scan,
                 }),
             };
             Ok(writer.publish(manifest).await?)
@@ -206,7 +213,7 @@ async fn run(
     }
 }
 
-type Dumped = (SchemaFiles, Vec<TableEntry>, Vec<SequenceEntry>);
+type Dumped = (SchemaFiles, Vec<TableEntry>, Vec<SequenceEntry>, Option<LeakScan>);
 
 /// What was decided before the dump: the tables and how each is masked.
 struct Decided<'a> {
@@ -224,6 +231,10 @@ async fn dump_all(
     progress: &Progress,
 ) -> Result<Dumped, CreateError> {
     let Decided { catalog, selection, plan } = decided;
+    let bloom = match (&opts.masking, opts.leak_scan) {
+        (Some(_), Some(bytes)) => Some(Arc::new(Bloom::new(bytes))),
+        _ => None,
+    };
     let schema = SchemaFiles {
         pre_data: "schema/pre-data.sql".into(),
         post_data: "schema/post-data.sql".into(),
@@ -264,8 +275,17 @@ async fn dump_all(
         let file = writer.create(&path).await?;
         let mask = plan.tables.get(&t.oid).cloned();
         let filter = plan.filters.get(&t.oid).map(String::as_str);
-        let dumped =
-            copy_out::dump_table(&session.client, t, file, opts.compress_level, mask, filter, on_progress).await;
+        let dumped = copy_out::dump_table(
+            &session.client,
+            t,
+            file,
+            opts.compress_level,
+            mask,
+            bloom.clone(),
+            filter,
+            on_progress,
+        )
+        .await;
         bar.finish();
         let dumped = dumped?;
         tracing::info!(
@@ -294,7 +314,73 @@ async fn dump_all(
         let (last_value, is_called) = catalog::sequence_state(&session.client, s).await?;
         sequences.push(SequenceEntry { schema: s.schema.clone(), name: s.name.clone(), last_value, is_called });
     }
-    Ok((schema, tables, sequences))
+    let leak_scan = match &bloom {
+        Some(bloom) => Some(scan_for_leaks(writer, catalog, plan, &tables, bloom).await?),
+        None => None,
+    };
+    Ok((schema, tables, sequences, leak_scan))
+}
+
+/// Reads every data file back and probes the fields that could carry an
+/// original value; any hit is an error.
+async fn scan_for_leaks(
+    writer: &SnapshotWriter<'_>,
+    catalog: &Catalog,
+    plan: &MaskPlan,
+    tables: &[TableEntry],
+    bloom: &Bloom,
+) -> Result<LeakScan, CreateError> {
+    let mut fields_tested = 0;
+    let mut hits = Vec::new();
+    for entry in tables {
+        let Some(path) = &entry.file else { continue };
+        let Some(t) = catalog.tables.iter().find(|t| t.schema == entry.schema && t.name == entry.name) else {
+            continue;
+        };
+        let table = t.display_name();
+        // Fields of maskers that make their output from scratch are not probed.
+        let probe: Vec<bool> = entry
+            .columns
+            .iter()
+            .map(|col| {
+                let masker = plan.coverage.iter().find(|c| c.table == table && &c.column == col).and_then(|c| match &c
+                    .coverage
+                {
+                    crate::plan::masking::Coverage::Masked { masker, .. } => Some(masker.as_str()),
+                    _ => None,
+                });
+                !masker.is_some_and(leak::generative)
+            })
+            .collect();
+        let mut counts = vec![0u64; probe.len()];
+        fields_tested +=
+            leak::scan_file(writer.store(), &format!("{}/{path}", writer.id()), &probe, bloom, &mut counts)
+                .await
+                .map_err(|e| CreateError::Source(SourceError::Other(format!("leak scan: {e}"))))?;
+        for (i, n) in counts.iter().enumerate() {
+            if *n > 0 {
+                hits.push((format!("{table}.{}", entry.columns[i]), *n));
+            }
+        }
+    }
+    tracing::info!(
+        remembered = bloom.inserted(),
+        fields_tested,
+        false_positive_rate = bloom.false_positive_rate(),
+        "leak scan: {} original values and tokens remembered, {fields_tested} fields tested, {} column(s) with hits",
+        bloom.inserted(),
+        hits.len()
+    );
+    if !hits.is_empty() {
+        return Err(CreateError::Leak(hits));
+    }
+    Ok(LeakScan {
+        remembered: bloom.inserted(),
+        filter_bytes: bloom.bytes(),
+        false_positive_rate: bloom.false_positive_rate(),
+        fields_tested,
+        hits,
+    })
 }
 
 /// A file-name-safe stem for a table: readable, never ambiguous thanks to the

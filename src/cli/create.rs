@@ -54,6 +54,14 @@ pub struct Args {
     #[arg(long)]
     no_rules: bool,
 
+    /// Skip the leak scan (it reads every data file back before publishing).
+    #[arg(long)]
+    no_leak_scan: bool,
+
+    /// Memory for the leak scan's filter, in MiB (more: fewer false alarms on huge databases).
+    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    leak_scan_memory: u32,
+
     #[command(flatten)]
     key: KeyArgs,
 
@@ -84,6 +92,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     };
     let opts = CreateOptions {
         masking,
+        leak_scan: (!args.no_leak_scan).then_some(args.leak_scan_memory as usize * 1024 * 1024),
         source,
         patterns: TablePatterns {
             include: args.include_table,

@@ -35,6 +35,8 @@ pub struct ColumnMask {
     pub on_error: OnError,
     /// Empty strings are masked too (else they stay empty).
     pub mask_empty: bool,
+    /// Remember the originals for the leak scan (text and JSON columns).
+    pub remember: bool,
 }
 
 /// The maskers of one table, by column position.
@@ -60,12 +62,19 @@ pub struct RowMasker {
     carry: Vec<u8>,
     row: u64,
     decoded: Vec<u8>,
+    leak: Option<Arc<crate::review::leak::Bloom>>,
 }
 
 impl RowMasker {
     pub fn new(mut plan: TableMask) -> Self {
         plan.columns.sort_by_key(|c| c.index);
-        RowMasker { plan, carry: Vec::new(), row: 0, decoded: Vec::new() }
+        RowMasker { plan, carry: Vec::new(), row: 0, decoded: Vec::new(), leak: None }
+    }
+
+    /// Remembers the originals of text columns in the leak scan's filter.
+    pub fn with_leak_filter(mut self, bloom: Option<Arc<crate::review::leak::Bloom>>) -> Self {
+        self.leak = bloom;
+        self
     }
 
     /// Masks every complete row of `input` into `out`.
@@ -145,7 +154,12 @@ impl RowMasker {
                 reason,
             };
             let result = match std::str::from_utf8(&self.decoded) {
-                Ok(text) => rule.masker.mask(text, &rule.seeder).map_err(|e| e.0),
+                Ok(text) => {
+                    if let (true, Some(bloom)) = (rule.remember, &self.leak) {
+                        bloom.remember(text);
+                    }
+                    rule.masker.mask(text, &rule.seeder).map_err(|e| e.0)
+                }
                 Err(_) => Err("the value is not valid UTF-8".to_string()),
             };
             let masked = match (result, &rule.on_error) {
@@ -196,6 +210,7 @@ mod tests {
                 truncate: true,
                 on_error,
                 mask_empty: false,
+                remember: true,
             }],
         }
     }
@@ -234,6 +249,7 @@ mod tests {
                 truncate: false,
                 on_error: OnError::Fail,
                 mask_empty: false,
+                remember: true,
             }],
         };
         let mut m = RowMasker::new(p.clone());

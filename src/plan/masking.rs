@@ -378,5 +378,9 @@ pub fn check_and_build(
             OnErrorSpec::Fixed(f) => OnError::Fixed(f.clone()),
         },
         mask_empty: m.mask_empty,
+        // Maskers that keep parts of their input (pii_scrub, json, partial...)
+        // are not remembered: what they keep on purpose would look like a leak.
+        remember: matches!(info.class, crate::mask::TypeClass::Text | crate::mask::TypeClass::Json)
+            && crate::review::leak::generative(&m.masker),
     })
 }

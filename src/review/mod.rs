@@ -7,6 +7,7 @@
 
 pub mod detect;
 pub mod init;
+pub mod leak;
 
 use std::collections::{BTreeMap, HashMap};
 

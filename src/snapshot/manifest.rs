@@ -46,6 +46,8 @@ pub struct MaskingInfo {
     pub ephemeral_key: bool,
     /// Every column: masked (with masker, domain and why), kept, uncovered, or without rows.
     pub columns: Vec<crate::plan::masking::ColumnCoverage>,
+    /// The leak scan's result; `null` when skipped with `--no-leak-scan`.
+    pub leak_scan: Option<crate::review::leak::LeakScan>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

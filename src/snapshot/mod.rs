@@ -97,6 +97,11 @@ impl<'a> SnapshotWriter<'a> {
         &self.id
     }
 
+    /// The store being written.
+    pub fn store(&self) -> &dyn Store {
+        self.store
+    }
+
     /// Starts a file at `path` inside the snapshot.
     pub async fn create(&self, path: &str) -> Result<FileWriter, StoreError> {
         let inner = self.store.create(&format!("{}/{}", self.id, path)).await?;

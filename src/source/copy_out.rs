@@ -48,6 +48,7 @@ pub async fn dump_table(
     file: FileWriter,
     level: u32,
     mask: Option<TableMask>,
+    leak: Option<std::sync::Arc<crate::review::leak::Bloom>>,
     filter: Option<&str>,
     on_progress: std::sync::Arc<dyn Fn(CompressStats) + Send + Sync>,
 ) -> Result<TableDump, SourceError> {
@@ -59,7 +60,13 @@ pub async fn dump_table(
     let (in_tx, in_rx) = mpsc::channel::<Bytes>(DEPTH);
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(DEPTH);
     let compressor = tokio::task::spawn_blocking(move || {
-        encode::compress_stream(in_rx, out_tx, level, mask.map(RowMasker::new), &*on_progress)
+        encode::compress_stream(
+            in_rx,
+            out_tx,
+            level,
+            mask.map(|m| RowMasker::new(m).with_leak_filter(leak)),
+            &*on_progress,
+        )
     });
 
     let read = async {

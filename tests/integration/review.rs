@@ -136,3 +136,69 @@ fn init_writes_rules_that_pass_check_unedited() {
         assert_eq!(r3.code, 0, "{}", r3.all());
     }
 }
+
+#[test]
+fn the_leak_scan_blocks_a_copy_left_unmasked() {
+    let c = cluster();
+    let src = c.sql_db("leak", "demo/seed.sql");
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    // The denormalised copy of the email is kept: the scan must catch it.
+    let good = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/demo.yaml")).expect("rules");
+    let bad = good.replace(
+        "      customer_email: email\n",
+        "      customer_email: {keep: {reason: \"wrongly thought harmless\"}}\n",
+    );
+    assert_ne!(good, bad);
+    let dir = store_dir();
+    let bad_path = dir.path().join("bad.yaml");
+    std::fs::write(&bad_path, &bad).expect("write");
+    let key = [("SCRUBSNAP_KEY", "leak-test-key-0123456789abcdef")];
+    let r = scrubsnap_env(
+        &["create", "--source", &c.url(&src), "--dest", &dest, "--rules", &bad_path.to_string_lossy()],
+        &key,
+    );
+    assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("public.orders.customer_email (600 value(s))"), "{}", r.stderr);
+    assert!(r.stderr.contains("not published"), "{}", r.stderr);
+    assert!(!r.stderr.contains("@example."), "the report never shows a value:\n{}", r.stderr);
+    assert!(crate::harness::snapshot_dirs(store.path()).is_empty(), "nothing published");
+
+    // The correct rules pass, and the manifest records the scan.
+    let good_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/demo.yaml");
+    let r = scrubsnap_env(
+        &["create", "--source", &c.url(&src), "--dest", &dest, "--rules", &good_path.to_string_lossy()],
+        &key,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let id = r.stdout.trim().to_string();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.path().join(&id).join("manifest.json")).expect("manifest"))
+            .expect("json");
+    let scan = &m["masking"]["leak_scan"];
+    assert!(scan["remembered"].as_u64().expect("remembered") > 1000, "{scan}");
+    assert!(scan["fields_tested"].as_u64().expect("tested") > 1000, "{scan}");
+    assert!(scan["false_positive_rate"].as_f64().expect("fp") < 1e-9, "{scan}");
+    assert_eq!(scan["hits"].as_array().map(Vec::len), Some(0));
+
+    // --no-leak-scan publishes the bad rules' output, and says so in the manifest.
+    let r = scrubsnap_env(
+        &[
+            "create",
+            "--source",
+            &c.url(&src),
+            "--dest",
+            &dest,
+            "--rules",
+            &bad_path.to_string_lossy(),
+            "--no-leak-scan",
+        ],
+        &key,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let id = r.stdout.trim().to_string();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.path().join(&id).join("manifest.json")).expect("manifest"))
+            .expect("json");
+    assert!(m["masking"]["leak_scan"].is_null());
+}
