@@ -275,17 +275,8 @@ async fn dump_all(
         let file = writer.create(&path).await?;
         let mask = plan.tables.get(&t.oid).cloned();
         let filter = plan.filters.get(&t.oid).map(String::as_str);
-        let dumped = copy_out::dump_table(
-            &session.client,
-            t,
-            file,
-            opts.compress_level,
-            mask,
-            bloom.clone(),
-            filter,
-            on_progress,
-        )
-        .await;
+        let rows = copy_out::RowHandling { mask, leak: bloom.clone(), filter };
+        let dumped = copy_out::dump_table(&session.client, t, file, opts.compress_level, rows, on_progress).await;
         bar.finish();
         let dumped = dumped?;
         tracing::info!(

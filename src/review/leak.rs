@@ -188,27 +188,6 @@ pub struct LeakScan {
     pub hits: Vec<(String, u64)>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn remembers_values_and_tokens_not_noise() {
-        let b = Bloom::new(1 << 16);
-        b.remember("alice@example.com");
-        b.remember("Call +44 20 7946 0958 or write to bob.smith@corp.example today");
-        b.remember("42");
-        assert!(b.probe("alice@example.com"));
-        assert!(b.probe("ring +44-20-7946-0958"), "the same phone digits, formatted otherwise");
-        assert!(!b.probe("write to us today"), "ordinary words are not leaks");
-        assert!(b.probe("contact: alice@example.com."));
-        assert!(b.probe("bob.smith@corp.example"));
-        assert!(!b.probe("42"));
-        assert!(!b.probe("carol@example.com"));
-        assert!(b.false_positive_rate() < 1e-6);
-    }
-}
-
 /// Reads one data file back and probes the fields marked in `probe`,
 /// counting hits per column. Returns the number of fields tested.
 pub async fn scan_file(
@@ -248,4 +227,25 @@ pub async fn scan_file(
         carry.drain(..start);
     }
     Ok(tested)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_values_and_tokens_not_noise() {
+        let b = Bloom::new(1 << 16);
+        b.remember("alice@example.com");
+        b.remember("Call +44 20 7946 0958 or write to bob.smith@corp.example today");
+        b.remember("42");
+        assert!(b.probe("alice@example.com"));
+        assert!(b.probe("ring +44-20-7946-0958"), "the same phone digits, formatted otherwise");
+        assert!(!b.probe("write to us today"), "ordinary words are not leaks");
+        assert!(b.probe("contact: alice@example.com."));
+        assert!(b.probe("bob.smith@corp.example"));
+        assert!(!b.probe("42"));
+        assert!(!b.probe("carol@example.com"));
+        assert!(b.false_positive_rate() < 1e-6);
+    }
 }

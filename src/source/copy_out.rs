@@ -41,18 +41,28 @@ pub fn copy_out_sql(table: &Table, filter: Option<&str>) -> String {
     }
 }
 
+/// What happens to a table's rows on the way out.
+#[derive(Default)]
+pub struct RowHandling<'a> {
+    /// The maskers of the table's ruled columns.
+    pub mask: Option<TableMask>,
+    /// The leak scan's filter, fed with the originals of masked columns.
+    pub leak: Option<std::sync::Arc<crate::review::leak::Bloom>>,
+    /// Only rows matching this SQL condition (a rules file's `where:`).
+    pub filter: Option<&'a str>,
+}
+
 /// Dumps `table` into `file`. On error the file is aborted.
 pub async fn dump_table(
     client: &Client,
     table: &Table,
     file: FileWriter,
     level: u32,
-    mask: Option<TableMask>,
-    leak: Option<std::sync::Arc<crate::review::leak::Bloom>>,
-    filter: Option<&str>,
+    rows: RowHandling<'_>,
     on_progress: std::sync::Arc<dyn Fn(CompressStats) + Send + Sync>,
 ) -> Result<TableDump, SourceError> {
     let name = table.display_name();
+    let RowHandling { mask, leak, filter } = rows;
     let stream = client
         .copy_out(&copy_out_sql(table, filter))
         .await
