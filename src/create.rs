@@ -37,6 +37,8 @@ pub struct CreateOptions {
     pub masking: Option<Masking>,
     /// Leak scan filter size in bytes; `None` skips the scan.
     pub leak_scan: Option<usize>,
+    /// Restore into a scratch database on this server before publishing.
+    pub verify_restore: Option<ConnSpec>,
 }
 
 /// Rules and key of a masked run.
@@ -64,6 +66,9 @@ pub enum CreateError {
     /// The leak scan found original values in the output (exit 1).
     #[error("the leak scan found original values of masked columns in the snapshot, so it was not published: {}. Mask those columns (or give them the same rule as the column they copy)", .0.iter().map(|(c, n)| format!("{c} ({n} value(s))")).collect::<Vec<_>>().join(", "))]
     Leak(Vec<(String, u64)>),
+    /// The snapshot did not restore cleanly, so it was not published (exit 2).
+    #[error("the snapshot failed its test restore, so it was not published: {0}")]
+    Verify(crate::restore::RestoreError),
     /// The rules do not apply to this database (exit 1).
     #[error("the rules cannot be applied; nothing was read or written:\n{0}")]
     Rules(RulesError),
@@ -103,7 +108,7 @@ pub async fn create(
     let created_at = chrono::Utc::now();
     store.check_writable().await?;
     let session = SourceSession::open(&opts.source, env, opts.timeouts).await?;
-    let result = run(opts, store, &session, progress, started, created_at).await;
+    let result = run(opts, store, &session, env, progress, started, created_at).await;
     session.close().await;
     result
 }
@@ -112,6 +117,7 @@ async fn run(
     opts: &CreateOptions,
     store: &dyn Store,
     session: &SourceSession,
+    env: &dyn Env,
     progress: &Progress,
     started: Instant,
     created_at: chrono::DateTime<chrono::Utc>,
@@ -203,6 +209,16 @@ async fn run(
                     leak_scan,
                 }),
             };
+            if let Some(server) = &opts.verify_restore {
+                let mut candidate = manifest.clone();
+                candidate.files = writer.files().to_vec();
+                let listed = crate::snapshot::Listed { id: writer.id().to_string(), manifest: candidate };
+                if let Err(e) = crate::verify::restore_into(store, &listed, server, env, false, progress).await {
+                    writer.discard().await;
+                    return Err(CreateError::Verify(e));
+                }
+                tracing::info!(snapshot = writer.id(), "test restore passed");
+            }
             Ok(writer.publish(manifest).await?)
         }
         Err(e) => {

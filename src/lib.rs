@@ -30,3 +30,4 @@ pub mod snapshot;
 pub mod source;
 pub mod sql;
 pub mod store;
+pub mod verify;

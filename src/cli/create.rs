@@ -54,6 +54,10 @@ pub struct Args {
     #[arg(long)]
     no_rules: bool,
 
+    /// Before publishing, restore the snapshot into a scratch database on this server (dropped after); publish only if it loads with every constraint.
+    #[arg(long, value_name = "CONN", env = "SCRUBSNAP_VERIFY_RESTORE", hide_env_values = true)]
+    verify_restore: Option<String>,
+
     /// Skip the leak scan (it reads every data file back before publishing).
     #[arg(long)]
     no_leak_scan: bool,
@@ -90,7 +94,12 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
             )))
         }
     };
+    let verify_restore = match &args.verify_restore {
+        Some(c) => Some(connection(Some(c), "--verify-restore")?),
+        None => None,
+    };
     let opts = CreateOptions {
+        verify_restore,
         masking,
         leak_scan: (!args.no_leak_scan).then_some(args.leak_scan_memory as usize * 1024 * 1024),
         source,

@@ -11,6 +11,7 @@ mod export;
 mod list;
 mod maskers;
 mod restore;
+mod verify;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -47,6 +48,8 @@ enum Command {
     Export(export::Args),
     /// List the snapshots of a store, newest first.
     List(list::Args),
+    /// Check a snapshot's files and checksums; optionally restore it into a scratch database.
+    Verify(verify::Args),
     /// Check rules against a database: a coverage report of every column, with personal-data suspicion.
     Check(check::CheckArgs),
     /// List the maskers, with their options and an example each.
@@ -125,6 +128,7 @@ pub fn main() -> ExitCode {
             Command::Restore(a) => restore::run(a, &ctx).await,
             Command::Export(a) => export::run(a, &ctx).await,
             Command::List(a) => list::run(a, &ctx).await,
+            Command::Verify(a) => verify::run(a, &ctx).await,
             Command::Maskers(a) => maskers::run(a, &ctx).await,
             Command::Check(a) => check::check(a, &ctx).await,
             Command::Rules(RulesCommand::Init(a)) => check::init(a, &ctx).await,

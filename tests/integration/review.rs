@@ -202,3 +202,82 @@ fn the_leak_scan_blocks_a_copy_left_unmasked() {
             .expect("json");
     assert!(m["masking"]["leak_scan"].is_null());
 }
+
+#[test]
+fn verify_checks_files_and_a_test_restore_gates_publishing() {
+    let c = cluster();
+    let src = c.fresh_db("verify");
+    c.psql(
+        &src,
+        "CREATE TABLE codes (id int PRIMARY KEY, code text NOT NULL CHECK (code ~ '^[A-Z]{3}$'), note text);
+         INSERT INTO codes SELECT i, chr(65 + i % 26) || chr(65 + i / 26 % 26) || 'X', 'n' || i FROM generate_series(1, 300) i;",
+    );
+    let dir = store_dir();
+    let good = dir.path().join("good.yaml");
+    std::fs::write(&good, "version: 1\ntables:\n  codes:\n    columns:\n      note: lorem\n").expect("write");
+    // hash writes lowercase hex: it breaks the CHECK constraint on restore.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "version: 1\ntables:\n  codes:\n    columns:\n      code: {mask: hash, length: 3}\n")
+        .expect("write");
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    let server = c.url("postgres");
+    let key = [("SCRUBSNAP_KEY", "verify-test-key-0123456789abcdef")];
+
+    let r = scrubsnap_env(
+        &[
+            "create",
+            "--source",
+            &c.url(&src),
+            "--dest",
+            &dest,
+            "--rules",
+            &bad.to_string_lossy(),
+            "--verify-restore",
+            &server,
+        ],
+        &key,
+    );
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("test restore") && r.stderr.contains("codes_code_check"), "{}", r.stderr);
+    assert!(crate::harness::snapshot_dirs(store.path()).is_empty(), "not published");
+
+    let r = scrubsnap_env(
+        &[
+            "create",
+            "--source",
+            &c.url(&src),
+            "--dest",
+            &dest,
+            "--rules",
+            &good.to_string_lossy(),
+            "--verify-restore",
+            &server,
+        ],
+        &key,
+    );
+    assert_eq!(r.code, 0, "{}", r.all());
+    let from = format!("{dest}/latest");
+    let r = scrubsnap_env(&["verify", "--from", &from], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let r = scrubsnap_env(&["verify", "--from", &from, "--restore-into", &server], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(r.stderr.contains("every constraint valid"), "{}", r.stderr);
+    assert_eq!(
+        c.psql("postgres", "SELECT count(*) FROM pg_database WHERE datname LIKE 'scrubsnap_verify_%'"),
+        "0",
+        "scratch dropped"
+    );
+
+    // A damaged file fails verification, named.
+    let id = crate::harness::snapshot_dirs(store.path()).pop().expect("a snapshot");
+    let data = store.path().join(&id).join("data");
+    let file = std::fs::read_dir(&data).expect("data").next().expect("file").expect("entry").path();
+    let mut bytes = std::fs::read(&file).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&file, bytes).expect("write");
+    let r = scrubsnap_env(&["verify", "--from", &from], &[]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains(&file.file_name().expect("name").to_string_lossy().to_string()), "{}", r.stderr);
+}
