@@ -124,20 +124,7 @@ pub fn build(
         table_rules.insert(t.oid, tr);
     }
     let rule_table = |t: &Table| -> Option<&rules::TableRules> {
-        let mut stack = vec![t.oid];
-        let mut seen = HashSet::new();
-        while let Some(oid) = stack.pop() {
-            if !seen.insert(oid) {
-                continue;
-            }
-            if let Some(tr) = table_rules.get(&oid) {
-                return Some(*tr);
-            }
-            if let Some(t) = by_oid.get(&oid) {
-                stack.extend(t.parents.iter().copied());
-            }
-        }
-        None
+        catalog.lineage(t.oid).into_iter().find_map(|a| table_rules.get(&a.oid).copied())
     };
 
     // 2. Explicit and pattern rules per (table, column).
@@ -180,26 +167,7 @@ pub fn build(
 
     // 3. Spread along foreign keys until nothing changes. A foreign key
     //    declared on a partitioned table binds each of its partitions.
-    let leaves_of = |oid: u32| -> Vec<u32> {
-        let mut out = Vec::new();
-        for t in &catalog.tables {
-            let mut stack = vec![t.oid];
-            let mut seen = HashSet::new();
-            while let Some(o) = stack.pop() {
-                if !seen.insert(o) {
-                    continue;
-                }
-                if o == oid {
-                    out.push(t.oid);
-                    break;
-                }
-                if let Some(x) = by_oid.get(&o) {
-                    stack.extend(x.parents.iter().copied());
-                }
-            }
-        }
-        out
-    };
+    let leaves_of = |oid: u32| catalog.descendants(oid);
     let mut links: Vec<(u32, String, u32, String, String)> = Vec::new(); // child, col, parent, col, fk name
     for fk in &catalog.foreign_keys {
         for child in leaves_of(fk.table) {

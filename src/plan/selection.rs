@@ -102,21 +102,7 @@ impl Selection {
 
         let by_oid: HashMap<u32, &Table> = catalog.tables.iter().map(|t| (t.oid, t)).collect();
         // A table and its ancestors, for patterns that name a parent.
-        let lineage = |t: &Table| -> Vec<&Table> {
-            let mut out = vec![];
-            let mut stack = vec![t.oid];
-            let mut seen = HashSet::new();
-            while let Some(oid) = stack.pop() {
-                if !seen.insert(oid) {
-                    continue;
-                }
-                if let Some(t) = by_oid.get(&oid) {
-                    out.push(*t);
-                    stack.extend(t.parents.iter().copied());
-                }
-            }
-            out
-        };
+        let lineage = |t: &Table| catalog.lineage(t.oid);
         let mut used: HashSet<String> = HashSet::new();
         let mut any_match = |pats: &[Pattern], t: &Table| -> bool {
             let mut hit = false;

@@ -227,6 +227,29 @@ impl Catalog {
     pub fn table(&self, oid: u32) -> Option<&Table> {
         self.tables.iter().find(|t| t.oid == oid)
     }
+
+    /// A table and all its ancestors (partitioned parents, inheritance
+    /// parents), nearest first.
+    pub fn lineage(&self, oid: u32) -> Vec<&Table> {
+        let mut out = Vec::new();
+        let mut queue = std::collections::VecDeque::from([oid]);
+        let mut seen = std::collections::HashSet::new();
+        while let Some(o) = queue.pop_front() {
+            if !seen.insert(o) {
+                continue;
+            }
+            if let Some(t) = self.table(o) {
+                out.push(t);
+                queue.extend(t.parents.iter().copied());
+            }
+        }
+        out
+    }
+
+    /// Oids of the table and every table below it (its partitions, theirs...).
+    pub fn descendants(&self, oid: u32) -> Vec<u32> {
+        self.tables.iter().filter(|t| self.lineage(t.oid).iter().any(|a| a.oid == oid)).map(|t| t.oid).collect()
+    }
 }
 
 /// Reads a sequence's current state.
