@@ -28,11 +28,11 @@ pub struct CheckArgs {
     source: Option<String>,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, default_value_t = Format::Text, env = "SCRUBSNAP_CHECK_FORMAT")]
     format: Format,
 
     /// Rows sampled per table to look for personal data in values (0: names only). Values are never printed.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, env = "SCRUBSNAP_SAMPLE")]
     sample: u64,
 }
 
@@ -50,7 +50,7 @@ pub struct InitArgs {
     source: Option<String>,
 
     /// Rows sampled per table to look for personal data in values. Values are never printed.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, env = "SCRUBSNAP_SAMPLE")]
     sample: u64,
 }
 

@@ -9,8 +9,13 @@ use super::Failure;
 
 /// Parses a duration such as `30s`, `5min`, `250ms` or `0` (no limit).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    if s.trim() == "0" {
+    let s = s.trim();
+    if s == "0" {
         return Ok(Duration::ZERO);
+    }
+    // Days are the natural unit for retention; humantime spells them "days".
+    if let Some(d) = s.strip_suffix('d').and_then(|n| n.parse::<u64>().ok()) {
+        return Ok(Duration::from_secs(d * 86_400));
     }
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 30s, 5min, 250ms, 0 for no limit)"))
 }
@@ -46,11 +51,11 @@ pub fn connection(value: Option<&str>, what: &str) -> Result<ConnSpec, Failure> 
 #[derive(Debug, Clone, Args)]
 pub struct KeyArgs {
     /// Environment variable that holds the masking key (at least 16 bytes).
-    #[arg(long, value_name = "NAME", default_value = "SCRUBSNAP_KEY")]
+    #[arg(long, value_name = "NAME", default_value = "SCRUBSNAP_KEY", env = "SCRUBSNAP_KEY_ENV")]
     pub key_env: String,
 
     /// Read the masking key from this file instead.
-    #[arg(long, value_name = "FILE", conflicts_with = "ephemeral_key")]
+    #[arg(long, value_name = "FILE", conflicts_with = "ephemeral_key", env = "SCRUBSNAP_KEY_FILE")]
     pub key_file: Option<std::path::PathBuf>,
 
     /// Use a random key for this run only: values match within the snapshot, never across snapshots.

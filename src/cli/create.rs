@@ -11,7 +11,7 @@ use scrubsnap::rules::Rules;
 use scrubsnap::store::Location;
 
 use super::common::{connection, KeyArgs, TimeoutArgs};
-use super::{Context, Failure};
+use super::{report, Context, Failure};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -27,15 +27,20 @@ pub struct Args {
     dest: String,
 
     /// Dump only tables matching this glob (schema.table, or table in any schema). Repeatable.
-    #[arg(long = "include-table", value_name = "PATTERN")]
+    #[arg(long = "include-table", value_name = "PATTERN", env = "SCRUBSNAP_INCLUDE_TABLE", value_delimiter = ',')]
     include_table: Vec<String>,
 
     /// Leave out tables matching this glob, structure and rows. Repeatable.
-    #[arg(long = "exclude-table", value_name = "PATTERN")]
+    #[arg(long = "exclude-table", value_name = "PATTERN", env = "SCRUBSNAP_EXCLUDE_TABLE", value_delimiter = ',')]
     exclude_table: Vec<String>,
 
     /// Keep the structure of matching tables but not their rows. Repeatable.
-    #[arg(long = "schema-only-table", value_name = "PATTERN")]
+    #[arg(
+        long = "schema-only-table",
+        value_name = "PATTERN",
+        env = "SCRUBSNAP_SCHEMA_ONLY_TABLE",
+        value_delimiter = ','
+    )]
     schema_only_table: Vec<String>,
 
     /// The pg_dump to use (default: the server's major version, found by itself).
@@ -51,7 +56,7 @@ pub struct Args {
     rules: Option<PathBuf>,
 
     /// Dump without masking: the snapshot holds the source's data as is.
-    #[arg(long)]
+    #[arg(long, env = "SCRUBSNAP_NO_RULES")]
     no_rules: bool,
 
     /// Before publishing, restore the snapshot into a scratch database on this server (dropped after); publish only if it loads with every constraint.
@@ -59,11 +64,11 @@ pub struct Args {
     verify_restore: Option<String>,
 
     /// Skip the leak scan (it reads every data file back before publishing).
-    #[arg(long)]
+    #[arg(long, env = "SCRUBSNAP_NO_LEAK_SCAN")]
     no_leak_scan: bool,
 
     /// Memory for the leak scan's filter, in MiB (more: fewer false alarms on huge databases).
-    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096), env = "SCRUBSNAP_LEAK_SCAN_MEMORY")]
     leak_scan_memory: u32,
 
     #[command(flatten)]
@@ -71,9 +76,58 @@ pub struct Args {
 
     #[command(flatten)]
     timeouts: TimeoutArgs,
+
+    /// Write a JSON summary of the run here (on success and on failure).
+    #[arg(long, value_name = "FILE", env = "SCRUBSNAP_REPORT")]
+    report: Option<PathBuf>,
+
+    /// Write Prometheus metrics here (node_exporter textfile format), on success and on failure.
+    #[arg(long, value_name = "FILE", env = "SCRUBSNAP_METRICS_FILE")]
+    metrics_file: Option<PathBuf>,
 }
 
 pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let report = args.report.clone();
+    let metrics = args.metrics_file.clone();
+    let dest = args.dest.clone();
+    let mut warnings = Vec::new();
+    if args.no_rules {
+        warnings.push("--no-rules: nothing was masked".to_string());
+    }
+    let result = create(args, ctx).await;
+    if report.is_some() || metrics.is_some() {
+        let (manifest, error, exit_code) = match &result {
+            Ok(m) => (Some(m), None, 0),
+            Err(f) => (None, Some(f.message()), f.code()),
+        };
+        if let Some(m) = manifest.and_then(|m| m.masking.as_ref()) {
+            let uncovered = m
+                .columns
+                .iter()
+                .filter(|c| matches!(c.coverage, scrubsnap::plan::masking::Coverage::Uncovered))
+                .count();
+            if uncovered > 0 {
+                warnings.push(format!("{uncovered} column(s) have no rule and were copied as they are"));
+            }
+        }
+        let outcome =
+            report::Outcome { dest: &dest, manifest, error, exit_code, duration: started.elapsed(), warnings };
+        if let Some(p) = &report {
+            if let Err(e) = report::write_report(p, &outcome) {
+                tracing::error!("cannot write the report {}: {e}", p.display());
+            }
+        }
+        if let Some(p) = &metrics {
+            if let Err(e) = report::write_metrics(p, &outcome) {
+                tracing::error!("cannot write the metrics file {}: {e}", p.display());
+            }
+        }
+    }
+    result.map(|_| ())
+}
+
+async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manifest, Failure> {
     let source = connection(args.source.as_deref(), "--source")?;
     let location = Location::parse(&args.dest).map_err(|e| Failure::config(anyhow!("--dest: {e}")))?;
     let store = location.open();
@@ -138,5 +192,5 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
         manifest.duration_ms as f64 / 1000.0
     );
     println!("{}", manifest.snapshot_id);
-    Ok(())
+    Ok(manifest)
 }

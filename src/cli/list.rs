@@ -15,8 +15,12 @@ pub struct Args {
     dest: String,
 
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, default_value_t = Format::Text, env = "SCRUBSNAP_LIST_FORMAT")]
     format: Format,
+
+    /// Also show incomplete snapshots (no manifest: running, failed or killed runs).
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -29,39 +33,63 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
     let location = Location::parse(&args.dest).map_err(|e| Failure::config(anyhow!("--dest: {e}")))?;
     let store = location.open();
     let all = snapshot::list(store.as_ref()).await.map_err(Failure::runtime)?;
+    let mut incomplete = Vec::new();
+    if args.all {
+        let complete: std::collections::HashSet<&str> = all.iter().map(|s| s.id.as_str()).collect();
+        for dir in store.list_dirs("").await.map_err(Failure::runtime)? {
+            if snapshot::looks_like_id(&dir) && !complete.contains(dir.as_str()) {
+                incomplete.push(dir);
+            }
+        }
+        incomplete.sort();
+        incomplete.reverse();
+    }
     match args.format {
         Format::Json => {
-            let items: Vec<serde_json::Value> = all
+            let mut items: Vec<serde_json::Value> = all
                 .iter()
                 .map(|s| {
+                    let masking = s.manifest.masking.as_ref();
                     serde_json::json!({
                         "id": s.id,
+                        "complete": true,
                         "created_at": s.manifest.created_at,
                         "database": s.manifest.source.database,
                         "bytes": s.manifest.total_bytes(),
                         "tables": s.manifest.tables.len(),
                         "rows": s.manifest.total_rows(),
+                        "rules_sha256": masking.map(|m| m.rules_sha256.clone()),
+                        "key_fingerprint": masking.map(|m| m.key_fingerprint.clone()),
                     })
                 })
                 .collect();
+            items.extend(incomplete.iter().map(|id| serde_json::json!({"id": id, "complete": false})));
             let text = serde_json::to_string_pretty(&items).map_err(Failure::runtime)?;
             println!("{text}");
         }
         Format::Text => {
             println!(
-                "{:<22}  {:<20}  {:>10}  {:>6}  {:>12}  DATABASE",
-                "ID", "CREATED (UTC)", "SIZE", "TABLES", "ROWS"
+                "{:<22}  {:<20}  {:>10}  {:>6}  {:>12}  {:<12}  {:<16}  DATABASE",
+                "ID", "CREATED (UTC)", "SIZE", "TABLES", "ROWS", "RULES", "KEY"
             );
             for s in &all {
+                let masking = s.manifest.masking.as_ref();
                 println!(
-                    "{:<22}  {:<20}  {:>10}  {:>6}  {:>12}  {}",
+                    "{:<22}  {:<20}  {:>10}  {:>6}  {:>12}  {:<12}  {:<16}  {}",
                     s.id,
                     s.manifest.created_at.format("%Y-%m-%d %H:%M:%S"),
                     human_bytes(s.manifest.total_bytes()),
                     s.manifest.tables.len(),
                     s.manifest.total_rows(),
+                    masking
+                        .map(|m| m.rules_sha256.chars().take(12).collect::<String>())
+                        .unwrap_or_else(|| "UNMASKED".into()),
+                    masking.map(|m| m.key_fingerprint.clone()).unwrap_or_else(|| "-".into()),
                     s.manifest.source.database
                 );
+            }
+            for id in &incomplete {
+                println!("{id:<22}  (incomplete: no manifest)");
             }
         }
     }

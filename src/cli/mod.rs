@@ -10,6 +10,8 @@ mod create;
 mod export;
 mod list;
 mod maskers;
+mod prune;
+mod report;
 mod restore;
 mod verify;
 
@@ -31,7 +33,7 @@ struct Cli {
     log_level: String,
 
     /// No progress display, even on a terminal.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "SCRUBSNAP_NO_PROGRESS")]
     no_progress: bool,
 
     #[command(subcommand)]
@@ -48,6 +50,8 @@ enum Command {
     Export(export::Args),
     /// List the snapshots of a store, newest first.
     List(list::Args),
+    /// Delete old snapshots (never the newest) and incomplete leftovers.
+    Prune(prune::Args),
     /// Check a snapshot's files and checksums; optionally restore it into a scratch database.
     Verify(verify::Args),
     /// Check rules against a database: a coverage report of every column, with personal-data suspicion.
@@ -77,6 +81,17 @@ enum LogFormat {
 pub struct Failure {
     code: u8,
     error: anyhow::Error,
+}
+
+impl Failure {
+    /// The exit code this failure maps to.
+    pub fn code(&self) -> u8 {
+        self.code
+    }
+    /// The message, with its causes.
+    pub fn message(&self) -> String {
+        format!("{:#}", self.error)
+    }
 }
 
 impl Failure {
@@ -129,6 +144,7 @@ pub fn main() -> ExitCode {
             Command::Export(a) => export::run(a, &ctx).await,
             Command::List(a) => list::run(a, &ctx).await,
             Command::Verify(a) => verify::run(a, &ctx).await,
+            Command::Prune(a) => prune::run(a, &ctx).await,
             Command::Maskers(a) => maskers::run(a, &ctx).await,
             Command::Check(a) => check::check(a, &ctx).await,
             Command::Rules(RulesCommand::Init(a)) => check::init(a, &ctx).await,

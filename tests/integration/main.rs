@@ -8,5 +8,6 @@
 
 mod harness;
 mod masking;
+mod ops;
 mod review;
 mod spine;
