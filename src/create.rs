@@ -39,6 +39,8 @@ pub struct CreateOptions {
     pub leak_scan: Option<usize>,
     /// Restore into a scratch database on this server before publishing.
     pub verify_restore: Option<ConnSpec>,
+    /// Tables dumped at once, each on its own connection to the snapshot.
+    pub jobs: usize,
 }
 
 /// Rules and key of a masked run.
@@ -175,7 +177,7 @@ async fn run(
 
     let mut writer = SnapshotWriter::start(store, created_at).await?;
     let decided = Decided { catalog: &catalog, selection: &selection, plan: &plan };
-    match dump_all(opts, session, decided, &dumper, &mut writer, progress).await {
+    match dump_all(opts, session, env, decided, &dumper, &mut writer, progress).await {
         Ok((schema, tables, sequences, leak_scan)) => {
             let materialized_views = catalog
                 .tables
@@ -241,6 +243,7 @@ struct Decided<'a> {
 async fn dump_all(
     opts: &CreateOptions,
     session: &SourceSession,
+    env: &dyn Env,
     decided: Decided<'_>,
     dumper: &PgDump<'_>,
     writer: &mut SnapshotWriter<'_>,
@@ -265,51 +268,92 @@ async fn dump_all(
         writer.add(file.finish().await?);
     }
 
+    // Every table gets its entry (and data file name) in catalog order; the
+    // rows are then dumped largest first by `opts.jobs` workers that share
+    // the snapshot.
     let mut tables = Vec::new();
-    let mut index = 0usize;
+    let mut jobs = Vec::new();
     for t in &catalog.tables {
         if t.kind != RelKind::Table || !selection.selected.contains(&t.oid) {
             continue;
         }
-        let columns = t.copy_columns();
-        if !selection.with_rows.contains(&t.oid) {
-            tables.push(TableEntry {
-                schema: t.schema.clone(),
-                name: t.name.clone(),
-                columns,
-                file: None,
-                rows: 0,
-                raw_bytes: 0,
-            });
-            continue;
-        }
-        index += 1;
-        let path = format!("data/{index:05}_{}.copy.gz", file_stem(&t.schema, &t.name));
-        let bar = progress.table("dumping", &t.display_name());
-        let bar2 = bar.clone();
-        let on_progress = Arc::new(move |s: crate::encode::CompressStats| bar2.update(s.rows, s.raw_bytes));
-        let file = writer.create(&path).await?;
-        let mask = plan.tables.get(&t.oid).cloned();
-        let filter = plan.filters.get(&t.oid).map(String::as_str);
-        let rows = copy_out::RowHandling { mask, leak: bloom.clone(), filter };
-        let dumped = copy_out::dump_table(&session.client, t, file, opts.compress_level, rows, on_progress).await;
-        bar.finish();
-        let dumped = dumped?;
-        tracing::info!(
-            table = %t.display_name(),
-            rows = dumped.stats.rows,
-            raw_bytes = dumped.stats.raw_bytes,
-            stored_bytes = dumped.file.bytes,
-            "table dumped"
-        );
+        let file = selection.with_rows.contains(&t.oid).then(|| {
+            jobs.push((tables.len(), t));
+            format!("data/{:05}_{}.copy.gz", jobs.len(), file_stem(&t.schema, &t.name))
+        });
         tables.push(TableEntry {
             schema: t.schema.clone(),
             name: t.name.clone(),
-            columns,
-            file: Some(path),
-            rows: dumped.stats.rows,
-            raw_bytes: dumped.stats.raw_bytes,
+            columns: t.copy_columns(),
+            file,
+            rows: 0,
+            raw_bytes: 0,
         });
+    }
+    jobs.sort_by_key(|(_, t)| std::cmp::Reverse(t.bytes));
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(jobs));
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let workers = opts.jobs.max(1).min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
+    let mut clients = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        clients.push(session.worker(&opts.source, env).await?);
+    }
+    let entries = &tables;
+    let writer_ref = &*writer;
+    let work = clients.iter().map(|client| async {
+        let mut done = Vec::new();
+        loop {
+            if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+            let Some((slot, t)) = next else { break };
+            let path = entries[slot].file.clone().unwrap_or_default();
+            let bar = progress.table("dumping", &t.display_name());
+            let bar2 = bar.clone();
+            let on_progress = Arc::new(move |s: crate::encode::CompressStats| bar2.update(s.rows, s.raw_bytes));
+            let result = async {
+                let file = writer_ref.create(&path).await?;
+                let mask = plan.tables.get(&t.oid).cloned();
+                let filter = plan.filters.get(&t.oid).map(String::as_str);
+                let rows = copy_out::RowHandling { mask, leak: bloom.clone(), filter };
+                Ok::<_, CreateError>(
+                    copy_out::dump_table(client, t, file, opts.compress_level, rows, on_progress).await?,
+                )
+            }
+            .await;
+            bar.finish();
+            match result {
+                Ok(dumped) => {
+                    tracing::info!(
+                        table = %t.display_name(),
+                        rows = dumped.stats.rows,
+                        raw_bytes = dumped.stats.raw_bytes,
+                        stored_bytes = dumped.file.bytes,
+                        "table dumped"
+                    );
+                    done.push((slot, dumped));
+                }
+                Err(e) => {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(done)
+    });
+    let results = futures_util::future::join_all(work).await;
+    for c in &clients {
+        let _ = c.batch_execute("ROLLBACK").await;
+    }
+    let mut dumped_all = Vec::new();
+    for r in results {
+        dumped_all.extend(r?);
+    }
+    dumped_all.sort_by_key(|(slot, _)| *slot);
+    for (slot, dumped) in dumped_all {
+        tables[slot].rows = dumped.stats.rows;
+        tables[slot].raw_bytes = dumped.stats.raw_bytes;
         writer.add(dumped.file);
     }
 

@@ -47,6 +47,10 @@ pub struct Args {
     #[arg(long, value_name = "PATH", env = "SCRUBSNAP_PG_DUMP")]
     pg_dump: Option<PathBuf>,
 
+    /// Tables dumped at once, each on its own connection reading the same snapshot (default: the number of cores).
+    #[arg(long, short = 'j', env = "SCRUBSNAP_JOBS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: Option<u32>,
+
     /// gzip level, 0 (store) to 9 (smallest).
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9), env = "SCRUBSNAP_COMPRESS_LEVEL")]
     compress_level: u32,
@@ -152,7 +156,12 @@ async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manife
         Some(c) => Some(connection(Some(c), "--verify-restore")?),
         None => None,
     };
+    let jobs = args
+        .jobs
+        .map(|j| j as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let opts = CreateOptions {
+        jobs,
         verify_restore,
         masking,
         leak_scan: (!args.no_leak_scan).then_some(args.leak_scan_memory as usize * 1024 * 1024),

@@ -182,7 +182,16 @@ mod tests {
     use crate::source::catalog::ForeignKey;
 
     fn table(oid: u32, schema: &str, name: &str, kind: RelKind, parents: Vec<u32>) -> Table {
-        Table { oid, schema: schema.into(), name: name.into(), kind, parents, columns: vec![], estimated_rows: 0 }
+        Table {
+            oid,
+            schema: schema.into(),
+            name: name.into(),
+            kind,
+            parents,
+            columns: vec![],
+            estimated_rows: 0,
+            bytes: 0,
+        }
     }
 
     fn catalog() -> Catalog {

@@ -42,6 +42,8 @@ pub struct Table {
     pub columns: Vec<Column>,
     /// The planner's estimate, for ordering and progress only.
     pub estimated_rows: i64,
+    /// On-disk size (heap and TOAST), to dump the largest tables first.
+    pub bytes: i64,
 }
 
 impl Table {
@@ -101,7 +103,8 @@ impl Catalog {
             .query(
                 &format!(
                     "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, \
-                            GREATEST(c.reltuples, 0)::int8 \
+                            GREATEST(c.reltuples, 0)::int8, \
+                            CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_table_size(c.oid) ELSE 0 END \
                      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
                      WHERE c.relkind IN ('r', 'p', 'f', 'm') AND c.relpersistence <> 't' AND {USER_RELATIONS} \
                      ORDER BY n.nspname, c.relname"
@@ -126,6 +129,7 @@ impl Catalog {
                 parents: Vec::new(),
                 columns: Vec::new(),
                 estimated_rows: r.get(4),
+                bytes: r.get(5),
             });
         }
         let index: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();

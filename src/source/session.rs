@@ -83,6 +83,21 @@ impl SourceSession {
         Ok(())
     }
 
+    /// Opens a worker connection that reads the same snapshot, for dumping
+    /// tables in parallel. Only valid while this session's transaction is open.
+    pub async fn worker(&self, spec: &ConnSpec, env: &dyn Env) -> Result<Client, SourceError> {
+        let client = conn::connect(spec, env).await?;
+        let setup = format!(
+            "{DUMP_SETTINGS}; SET statement_timeout = {}; SET lock_timeout = {}; \
+             BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            millis(self.timeouts.statement),
+            millis(self.timeouts.lock),
+            crate::sql::literal(&self.snapshot_id)
+        );
+        client.batch_execute(&setup).await.map_err(|e| SourceError::query("starting a worker on the snapshot", &e))?;
+        Ok(client)
+    }
+
     /// Ends the transaction (read-only: nothing to commit).
     pub async fn close(self) {
         let _ = self.client.batch_execute("ROLLBACK").await;

@@ -148,7 +148,7 @@ fn concurrent_writers_never_break_foreign_keys() {
     }
     let before: i64 = c.psql(&src, "SELECT count(*) FROM a_parent").parse().expect("count");
     let store = store_dir();
-    let id = created_id(&create(&c.url(&src), store.path(), &[]));
+    let id = created_id(&create(&c.url(&src), store.path(), &["--jobs", "3"]));
     let after: i64 = c.psql(&src, "SELECT count(*) FROM a_parent").parse().expect("count");
     stop.store(true, Ordering::SeqCst);
     let written = writer.join().expect("writer thread");
@@ -578,4 +578,39 @@ fn peak_rss_kib(args: &[&str]) -> u64 {
         .expect("run");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     std::fs::read_to_string(report.path()).expect("report").trim().lines().last().unwrap_or("").parse().expect("kib")
+}
+
+#[test]
+fn parallel_dumps_write_the_same_files_as_one_job() {
+    let c = cluster();
+    let src = c.fixture_db("spine");
+    let store = store_dir();
+    let one = created_id(&create(&c.url(&src), store.path(), &["--jobs", "1"]));
+    let four = created_id(&create(&c.url(&src), store.path(), &["--jobs", "4"]));
+    let sums = |id: &str| -> Vec<(String, String)> {
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(store.path().join(id).join("manifest.json")).expect("manifest"))
+                .expect("json");
+        m["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .filter(|f| f["path"].as_str().is_some_and(|p| p.starts_with("data/")))
+            .map(|f| (f["path"].as_str().unwrap_or("").to_string(), f["sha256"].as_str().unwrap_or("").to_string()))
+            .collect()
+    };
+    let (a, b) = (sums(&one), sums(&four));
+    assert!(a.len() >= 10);
+    assert_eq!(a, b, "the same files, names and bytes, whatever the number of jobs");
+    let dst = c.unused_db("parallel_dst");
+    let r = scrubsnap(&[
+        "restore",
+        "--from",
+        &format!("{}/{four}", store.path().display()),
+        "--target",
+        &c.url(&dst),
+        "--create",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(c.table_digests(&src), c.table_digests(&dst));
 }
