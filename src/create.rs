@@ -127,15 +127,6 @@ async fn run(
     let catalog = Catalog::read(&session.client).await?;
     let patterns = opts.patterns.with_rules(opts.masking.as_ref().map(|m| &m.rules));
     let selection = Selection::build(&catalog, &patterns)?;
-    // Lock before anything slower: TRUNCATE is not MVCC-safe, so a table
-    // must not change between the snapshot and its COPY.
-    let lockable: Vec<String> = catalog
-        .tables
-        .iter()
-        .filter(|t| selection.selected.contains(&t.oid) && matches!(t.kind, RelKind::Table | RelKind::Partitioned))
-        .map(|t| t.qualified())
-        .collect();
-    session.lock(&lockable).await?;
     let plan = match &opts.masking {
         Some(m) => {
             let plan = masking::build(&m.rules, &catalog, &selection.with_rows, &m.key)?;
@@ -146,6 +137,15 @@ async fn run(
         }
         None => MaskPlan::default(),
     };
+    // Lock as soon as the rules are known to apply: TRUNCATE is not MVCC-safe, so a table
+    // must not change between the snapshot and its COPY.
+    let lockable: Vec<String> = catalog
+        .tables
+        .iter()
+        .filter(|t| selection.selected.contains(&t.oid) && matches!(t.kind, RelKind::Table | RelKind::Partitioned))
+        .map(|t| t.qualified())
+        .collect();
+    session.lock(&lockable).await?;
     for p in &selection.unmatched {
         tracing::warn!(pattern = %p, "table pattern matched no table");
     }

@@ -44,7 +44,8 @@ struct Cli {
 enum Command {
     /// Dump a database into a new snapshot in a store.
     Create(Box<create::Args>),
-    /// Load a snapshot into a database.
+    /// Load a snapshot into a database (`pull` for short).
+    #[command(alias = "pull")]
     Restore(restore::Args),
     /// Write a snapshot as one plain SQL stream for psql.
     Export(export::Args),

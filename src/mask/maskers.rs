@@ -814,6 +814,11 @@ fn replace_digits_keyed(span: &str, s: &Seeder, luhn: bool) -> String {
 
 impl Masker for PiiScrub {
     fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        // Every kind it finds has an '@' or a digit: text with neither passes
+        // without running the pattern.
+        if !v.bytes().any(|b| b == b'@' || b.is_ascii_digit()) {
+            return Ok(Some(v.to_string()));
+        }
         let mut out = String::with_capacity(v.len());
         let mut last = 0;
         for caps in self.finder.captures_iter(v) {
