@@ -366,7 +366,7 @@ async fn dump_all(
         sequences.push(SequenceEntry { schema: s.schema.clone(), name: s.name.clone(), last_value, is_called });
     }
     let leak_scan = match &bloom {
-        Some(bloom) => Some(scan_for_leaks(writer, catalog, plan, &tables, bloom).await?),
+        Some(bloom) => Some(scan_for_leaks(writer, catalog, plan, &tables, bloom, opts.jobs).await?),
         None => None,
     };
     Ok((schema, tables, sequences, leak_scan))
@@ -379,15 +379,13 @@ async fn scan_for_leaks(
     catalog: &Catalog,
     plan: &MaskPlan,
     tables: &[TableEntry],
-    bloom: &Bloom,
+    bloom: &Arc<Bloom>,
+    jobs: usize,
 ) -> Result<LeakScan, CreateError> {
-    let mut fields_tested = 0;
-    let mut hits = Vec::new();
-    for entry in tables {
-        let Some(path) = &entry.file else { continue };
-        let Some(t) = catalog.tables.iter().find(|t| t.schema == entry.schema && t.name == entry.name) else {
-            continue;
-        };
+    use futures_util::StreamExt;
+    let scans = tables.iter().filter_map(|entry| {
+        let path = entry.file.as_ref()?;
+        let t = catalog.tables.iter().find(|t| t.schema == entry.schema && t.name == entry.name)?;
         let table = t.display_name();
         // Fields of maskers that make their output from scratch are not probed.
         let probe: Vec<bool> = entry
@@ -403,17 +401,29 @@ async fn scan_for_leaks(
                 !masker.is_some_and(leak::generative)
             })
             .collect();
-        let mut counts = vec![0u64; probe.len()];
-        fields_tested +=
-            leak::scan_file(writer.store(), &format!("{}/{path}", writer.id()), &probe, bloom, &mut counts)
-                .await
-                .map_err(|e| CreateError::Source(SourceError::Other(format!("leak scan: {e}"))))?;
+        let key = format!("{}/{path}", writer.id());
+        let bloom = Arc::clone(bloom);
+        Some(async move {
+            let reader = writer.store().open(&key).await.map_err(|e| e.to_string())?;
+            let (tested, counts) = leak::scan_file(reader, probe, bloom).await?;
+            Ok::<_, String>((table, &entry.columns, tested, counts))
+        })
+    });
+    let results: Vec<Result<_, String>> =
+        futures_util::stream::iter(scans).buffer_unordered(jobs.max(1)).collect().await;
+    let mut fields_tested = 0;
+    let mut hits = Vec::new();
+    for r in results {
+        let (table, columns, tested, counts) =
+            r.map_err(|e| CreateError::Source(SourceError::Other(format!("leak scan: {e}"))))?;
+        fields_tested += tested;
         for (i, n) in counts.iter().enumerate() {
             if *n > 0 {
-                hits.push((format!("{table}.{}", entry.columns[i]), *n));
+                hits.push((format!("{table}.{}", columns[i]), *n));
             }
         }
     }
+    hits.sort();
     tracing::info!(
         remembered = bloom.inserted(),
         fields_tested,

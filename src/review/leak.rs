@@ -33,7 +33,8 @@ pub struct Bloom {
 impl Bloom {
     /// A filter of about `bytes` bytes with a random hashing key for this run.
     pub fn new(bytes: usize) -> Self {
-        let words = (bytes / 8).max(1024);
+        // Whole 512-bit blocks.
+        let words = (bytes / 64).max(16) * 8;
         let mut bits = Vec::with_capacity(words);
         bits.resize_with(words, || AtomicU64::new(0));
         let keys = (rand::random(), rand::random());
@@ -49,21 +50,27 @@ impl Bloom {
         (h1, b.finish() | 1)
     }
 
-    fn insert_raw(&self, v: &[u8]) {
+    /// The bits of a value, all inside one 512-bit block (one cache line):
+    /// a blocked Bloom filter, one memory miss per probe instead of seven.
+    fn positions(&self, v: &[u8]) -> impl Iterator<Item = (usize, u64)> {
         let (h1, h2) = self.hashes(v);
-        for i in 0..u64::from(HASHES) {
-            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % self.m;
-            self.bits[(bit / 64) as usize].fetch_or(1 << (bit % 64), Ordering::Relaxed);
+        let blocks = (self.m / 512).max(1);
+        let base = (h1 % blocks) as usize * 8;
+        (0..HASHES).map(move |i| {
+            let bit = (h2 >> (9 * i)) & 511;
+            (base + (bit / 64) as usize, 1u64 << (bit % 64))
+        })
+    }
+
+    fn insert_raw(&self, v: &[u8]) {
+        for (word, mask) in self.positions(v) {
+            self.bits[word].fetch_or(mask, Ordering::Relaxed);
         }
         self.inserted.fetch_add(1, Ordering::Relaxed);
     }
 
     fn contains_raw(&self, v: &[u8]) -> bool {
-        let (h1, h2) = self.hashes(v);
-        (0..u64::from(HASHES)).all(|i| {
-            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % self.m;
-            self.bits[(bit / 64) as usize].load(Ordering::Relaxed) & (1 << (bit % 64)) != 0
-        })
+        self.positions(v).all(|(word, mask)| self.bits[word].load(Ordering::Relaxed) & mask != 0)
     }
 
     /// Remembers an original value: whole, its identifying tokens (emails,
@@ -100,8 +107,9 @@ impl Bloom {
         self.m / 8
     }
 
-    /// The chance that one probe of a value never remembered reports a hit:
-    /// (1 - e^(-k n / m))^k.
+    /// The chance that one probe of a value never remembered reports a hit,
+    /// estimated as for a plain Bloom filter, (1 - e^(-k n / m))^k; blocking
+    /// raises it slightly.
     pub fn false_positive_rate(&self) -> f64 {
         let n = self.inserted() as f64;
         let k = f64::from(HASHES);
@@ -130,9 +138,11 @@ fn identifying(t: &str) -> bool {
 /// The digits of phone-like spans (digits with spaces, dots, dashes,
 /// brackets, a leading +), when there are at least eight: `#` + digits.
 fn digit_runs(s: &str) -> impl Iterator<Item = String> + '_ {
+    // Most fields have too few digits to hold a phone number: skip the regex.
+    let enough = s.bytes().filter(u8::is_ascii_digit).count() >= 8;
     static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
     let re = RE.get_or_init(|| regex::Regex::new(r"[+(]?[0-9][0-9 ().\-]{6,}[0-9]").ok());
-    re.iter().flat_map(move |re| re.find_iter(s)).filter_map(|m| {
+    re.iter().filter(move |_| enough).flat_map(move |re| re.find_iter(s)).filter_map(|m| {
         let digits: String = m.as_str().chars().filter(|c| c.is_ascii_digit()).collect();
         (digits.len() >= 8).then(|| format!("#{digits}"))
     })
@@ -188,45 +198,42 @@ pub struct LeakScan {
     pub hits: Vec<(String, u64)>,
 }
 
-/// Reads one data file back and probes the fields marked in `probe`,
-/// counting hits per column. Returns the number of fields tested.
+/// Reads one data file back and probes the fields marked in `probe`, on a
+/// blocking thread (so files are scanned in parallel). Returns the number of
+/// fields tested and the hits per column.
 pub async fn scan_file(
-    store: &dyn crate::store::Store,
-    key: &str,
-    probe: &[bool],
-    bloom: &Bloom,
-    hits: &mut [u64],
-) -> Result<u64, String> {
-    let reader = store.open(key).await.map_err(|e| e.to_string())?;
+    reader: crate::store::ObjectReader,
+    probe: Vec<bool>,
+    bloom: std::sync::Arc<Bloom>,
+) -> Result<(u64, Vec<u64>), String> {
     let mut chunks = crate::encode::decompress_stream(reader, 4);
-    let mut carry: Vec<u8> = Vec::new();
-    let mut tested = 0u64;
-    let mut decoded = Vec::new();
-    let mut scan_row = |row: &[u8], tested: &mut u64| {
-        for (i, field) in crate::copy_text::fields(row).enumerate() {
-            if let (Some(true), crate::copy_text::Field::Value(v)) = (probe.get(i), field) {
-                decoded.clear();
-                crate::copy_text::decode_into(v, &mut decoded);
-                *tested += 1;
-                if bloom.probe(&String::from_utf8_lossy(&decoded)) {
-                    if let Some(h) = hits.get_mut(i) {
-                        *h += 1;
+    let task = tokio::task::spawn_blocking(move || {
+        let mut hits = vec![0u64; probe.len()];
+        let mut carry: Vec<u8> = Vec::new();
+        let mut tested = 0u64;
+        let mut decoded = Vec::new();
+        while let Some(chunk) = chunks.blocking_recv() {
+            let chunk = chunk.map_err(|e| e.to_string())?;
+            carry.extend_from_slice(&chunk);
+            let mut start = 0;
+            while let Some(nl) = carry[start..].iter().position(|&b| b == b'\n') {
+                for (i, field) in crate::copy_text::fields(&carry[start..start + nl]).enumerate() {
+                    if let (Some(true), crate::copy_text::Field::Value(v)) = (probe.get(i), field) {
+                        decoded.clear();
+                        crate::copy_text::decode_into(v, &mut decoded);
+                        tested += 1;
+                        if bloom.probe(&String::from_utf8_lossy(&decoded)) {
+                            hits[i] += 1;
+                        }
                     }
                 }
+                start += nl + 1;
             }
+            carry.drain(..start);
         }
-    };
-    while let Some(chunk) = chunks.recv().await {
-        let chunk = chunk.map_err(|e| format!("reading {key}: {e}"))?;
-        carry.extend_from_slice(&chunk);
-        let mut start = 0;
-        while let Some(nl) = carry[start..].iter().position(|&b| b == b'\n') {
-            scan_row(&carry[start..start + nl], &mut tested);
-            start += nl + 1;
-        }
-        carry.drain(..start);
-    }
-    Ok(tested)
+        Ok((tested, hits))
+    });
+    task.await.map_err(|e| e.to_string())?
 }
 
 #[cfg(test)]
