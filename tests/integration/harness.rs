@@ -281,3 +281,19 @@ pub fn closed_port() -> u16 {
     drop(l);
     p
 }
+
+/// The manifest of snapshot `id` in a local store.
+pub fn read_manifest(store: &Path, id: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(store.join(id).join("manifest.json")).expect("manifest")).expect("json")
+}
+
+/// (path, sha256) of every data file of snapshot `id`, in manifest order.
+pub fn data_file_sums(store: &Path, id: &str) -> Vec<(String, String)> {
+    read_manifest(store, id)["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter(|f| f["path"].as_str().is_some_and(|p| p.starts_with("data/")))
+        .map(|f| (f["path"].as_str().unwrap_or("").to_string(), f["sha256"].as_str().unwrap_or("").to_string()))
+        .collect()
+}

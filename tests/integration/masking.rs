@@ -26,7 +26,7 @@ fn ok_id(r: &Run) -> String {
 }
 
 fn manifest(store: &Path, id: &str) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(store.join(id).join("manifest.json")).expect("manifest")).expect("json")
+    crate::harness::read_manifest(store, id)
 }
 
 /// Every data file of a snapshot, decompressed, by path.
@@ -124,15 +124,7 @@ fn one_key_gives_identical_files_another_key_other_values() {
     let a = ok_id(&create_masked(&c.url(&src), store.path(), &rules, KEY, &[]));
     let b = ok_id(&create_masked(&c.url(&src), store.path(), &rules, KEY, &[]));
     let other = ok_id(&create_masked(&c.url(&src), store.path(), &rules, OTHER_KEY, &[]));
-    let sums = |id: &str| -> BTreeMap<String, String> {
-        manifest(store.path(), id)["files"]
-            .as_array()
-            .expect("files")
-            .iter()
-            .filter(|f| f["path"].as_str().is_some_and(|p| p.starts_with("data/")))
-            .map(|f| (f["path"].as_str().unwrap_or("").to_string(), f["sha256"].as_str().unwrap_or("").to_string()))
-            .collect()
-    };
+    let sums = |id: &str| crate::harness::data_file_sums(store.path(), id);
     assert_eq!(sums(&a), sums(&b), "same key, same data: byte-identical files");
     let (fa, fo) = (data_files(store.path(), &a), data_files(store.path(), &other));
     let customers = |m: &BTreeMap<String, String>| {

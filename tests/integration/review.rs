@@ -172,9 +172,7 @@ fn the_leak_scan_blocks_a_copy_left_unmasked() {
     );
     assert_eq!(r.code, 0, "{}", r.all());
     let id = r.stdout.trim().to_string();
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(store.path().join(&id).join("manifest.json")).expect("manifest"))
-            .expect("json");
+    let m = crate::harness::read_manifest(store.path(), &id);
     let scan = &m["masking"]["leak_scan"];
     assert!(scan["remembered"].as_u64().expect("remembered") > 1000, "{scan}");
     assert!(scan["fields_tested"].as_u64().expect("tested") > 1000, "{scan}");
@@ -197,9 +195,7 @@ fn the_leak_scan_blocks_a_copy_left_unmasked() {
     );
     assert_eq!(r.code, 0, "{}", r.all());
     let id = r.stdout.trim().to_string();
-    let m: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(store.path().join(&id).join("manifest.json")).expect("manifest"))
-            .expect("json");
+    let m = crate::harness::read_manifest(store.path(), &id);
     assert!(m["masking"]["leak_scan"].is_null());
 }
 

@@ -81,8 +81,7 @@ fn snapshot_layout_and_manifest() {
     let store = store_dir();
     let id = created_id(&create(&c.url(&src), store.path(), &[]));
     let dir = store.path().join(&id);
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).expect("json");
+    let manifest = crate::harness::read_manifest(store.path(), &id);
     assert_eq!(manifest["format_version"], 1);
     assert_eq!(manifest["snapshot_id"], id.as_str());
     assert_eq!(manifest["source"]["database"], src.as_str());
@@ -587,18 +586,7 @@ fn parallel_dumps_write_the_same_files_as_one_job() {
     let store = store_dir();
     let one = created_id(&create(&c.url(&src), store.path(), &["--jobs", "1"]));
     let four = created_id(&create(&c.url(&src), store.path(), &["--jobs", "4"]));
-    let sums = |id: &str| -> Vec<(String, String)> {
-        let m: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(store.path().join(id).join("manifest.json")).expect("manifest"))
-                .expect("json");
-        m["files"]
-            .as_array()
-            .expect("files")
-            .iter()
-            .filter(|f| f["path"].as_str().is_some_and(|p| p.starts_with("data/")))
-            .map(|f| (f["path"].as_str().unwrap_or("").to_string(), f["sha256"].as_str().unwrap_or("").to_string()))
-            .collect()
-    };
+    let sums = |id: &str| crate::harness::data_file_sums(store.path(), id);
     let (a, b) = (sums(&one), sums(&four));
     assert!(a.len() >= 10);
     assert_eq!(a, b, "the same files, names and bytes, whatever the number of jobs");
