@@ -118,14 +118,23 @@ impl Cluster {
 
     /// A new, empty database with a unique name.
     pub fn fresh_db(&self, prefix: &str) -> String {
-        let name = format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst));
+        let name = self.unused_db(prefix);
         self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
         name
     }
 
     /// A unique database name that does not exist yet.
+    /// Unique even across machines sharing one server (SCRUBSNAP_TEST_PG_URL),
+    /// where process ids repeat.
     pub fn unused_db(&self, prefix: &str) -> String {
-        format!("{prefix}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+        static RUN: OnceLock<u32> = OnceLock::new();
+        let run = RUN.get_or_init(rand::random::<u32>);
+        format!("{prefix}_{}_{run:08x}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Fails if `text` holds the server's password (when it has one).
+    pub fn assert_no_password(&self, text: &str, what: &str) {
+        assert!(self.password.is_empty() || !text.contains(&self.password), "{what}: the password was printed");
     }
 
     /// Runs SQL with psql (stop on error); returns unaligned, tuples-only output.

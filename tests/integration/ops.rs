@@ -49,7 +49,7 @@ fn report_and_metrics_on_success_and_failure() {
     assert_eq!(json["status"], "failed");
     assert_eq!(json["exit_code"], 2);
     assert!(json["error"].as_str().expect("error").contains("no_such_db"));
-    assert!(!json.to_string().contains(c.password()), "no password in the report");
+    c.assert_no_password(&json.to_string(), "the report");
     let text = std::fs::read_to_string(&metrics).expect("metrics");
     assert!(
         text.contains("scrubsnap_last_run_success{")

@@ -100,7 +100,7 @@ fn snapshot_layout_and_manifest() {
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 100);
     let text = serde_json::to_string(&manifest).expect("json");
-    assert!(!text.contains(c.password()), "the manifest holds no password");
+    c.assert_no_password(&text, "the manifest");
 }
 
 #[test]
@@ -229,7 +229,7 @@ fn bad_connections_fail_clearly_and_publish_nothing() {
     let r = create(&missing, store.path(), &[]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("no_such_database_here") && r.stderr.contains("does not exist"), "{}", r.stderr);
-    assert!(!r.all().contains(c.password()), "the password is never printed");
+    c.assert_no_password(&r.all(), "a connection error");
 
     // Unparseable connection strings are usage errors.
     let r = create("host=x port=notaport password=Sekr1t", store.path(), &[]);
@@ -256,7 +256,7 @@ fn failure_mid_dump_leaves_no_snapshot() {
     let src = c.fresh_db("middump");
     // A row-level security policy with FORCE hides rows even from the owner;
     // with row_security = off the read fails instead of dumping a subset.
-    let role = format!("rls_reader_{}", src.rsplit('_').next().unwrap_or("x"));
+    let role = format!("reader_{src}");
     c.psql(
         &src,
         &format!(
@@ -433,7 +433,7 @@ fn usage_errors_exit_1_and_json_logs_parse() {
         let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
         assert!(v.get("level").is_some());
     }
-    assert!(!r.all().contains(c.password()), "no password in logs");
+    c.assert_no_password(&r.all(), "the JSON logs");
 }
 
 #[test]
