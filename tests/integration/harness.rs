@@ -137,6 +137,15 @@ impl Cluster {
         assert!(self.password.is_empty() || !text.contains(&self.password), "{what}: the password was printed");
     }
 
+    /// Restores `<store>/<snapshot>` (an id or `latest`) into a new database
+    /// that `restore --create` makes; returns the run and the database name.
+    pub fn restore_new(&self, store: &Path, snapshot: &str, prefix: &str) -> (Run, String) {
+        let dst = self.unused_db(prefix);
+        let from = format!("{}/{snapshot}", store.display());
+        let r = scrubsnap(&["restore", "--from", &from, "--target", &self.url(&dst), "--create"]);
+        (r, dst)
+    }
+
     /// Runs SQL with psql (stop on error); returns unaligned, tuples-only output.
     pub fn psql(&self, db: &str, sql: &str) -> String {
         let mut cmd = Command::new(self.bin("psql"));

@@ -90,9 +90,7 @@ fn masked_snapshots_restore_with_every_constraint_and_join() {
     let src = shop();
     let store = store_dir();
     let id = ok_id(&create_masked(&c.url(&src), store.path(), &repo("rules/demo.yaml"), KEY, &[]));
-    let dst = c.unused_db("shop_masked");
-    let from = format!("{}/{id}", store.path().display());
-    let r = scrubsnap_env(&["restore", "--from", &from, "--target", &c.url(&dst), "--create"], &[]);
+    let (r, dst) = c.restore_new(store.path(), &id, "shop_masked");
     assert_eq!(r.code, 0, "restore (which validates every PK, unique, FK, NOT NULL and CHECK) failed:\n{}", r.all());
     for sql in [
         "SELECT count(*) FROM orders o JOIN customers c ON c.id = o.customer_id",
@@ -178,11 +176,7 @@ fn rules_follow_foreign_keys_including_composite_and_self_references() {
     assert_eq!(why("public.devices", "account_id"), "foreign_key");
     assert_eq!(why("public.sessions", "account_id"), "foreign_key");
     assert_eq!(why("public.sessions", "serial"), "foreign_key");
-    let dst = c.unused_db("fkmask_dst");
-    let r = scrubsnap_env(
-        &["restore", "--from", &format!("{}/{id}", store.path().display()), "--target", &c.url(&dst), "--create"],
-        &[],
-    );
+    let (r, dst) = c.restore_new(store.path(), &id, "fkmask_dst");
     assert_eq!(r.code, 0, "{}", r.all());
     for sql in [
         "SELECT count(*) FROM sessions s JOIN devices d USING (account_id, serial) JOIN accounts a ON a.id = d.account_id",
@@ -227,11 +221,7 @@ fn masked_values_fit_narrow_columns() {
     .expect("write");
     let store = store_dir();
     let id = ok_id(&create_masked(&c.url(&src), store.path(), &rules.to_string_lossy(), KEY, &[]));
-    let dst = c.unused_db("narrow_dst");
-    let r = scrubsnap_env(
-        &["restore", "--from", &format!("{}/{id}", store.path().display()), "--target", &c.url(&dst), "--create"],
-        &[],
-    );
+    let (r, dst) = c.restore_new(store.path(), &id, "narrow_dst");
     assert_eq!(r.code, 0, "every masked value must load into its column:\n{}", r.all());
     assert_eq!(
         c.psql(&dst, "SELECT count(*) FROM people WHERE host(ip) LIKE '10.0.0.%'"),
@@ -425,11 +415,7 @@ fn every_masker_fits_the_narrowest_column_it_accepts() {
     std::fs::write(&rules_path, &rules).expect("write");
     let store = store_dir();
     let id = ok_id(&create_masked(&c.url(&src), store.path(), &rules_path.to_string_lossy(), KEY, &[]));
-    let dst = c.unused_db("fit_dst");
-    let r = scrubsnap_env(
-        &["restore", "--from", &format!("{}/{id}", store.path().display()), "--target", &c.url(&dst), "--create"],
-        &[],
-    );
+    let (r, dst) = c.restore_new(store.path(), &id, "fit_dst");
     assert_eq!(r.code, 0, "every masked value loads into its narrow column:\n{}\nrules:\n{rules}", r.all());
     assert_eq!(c.psql(&dst, "SELECT count(*) FROM fit"), "2");
     assert_eq!(c.psql(&dst, "SELECT count(*) FROM fit WHERE c1 IS NULL AND c2 IS NULL"), "1", "NULL stays NULL");

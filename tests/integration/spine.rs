@@ -26,9 +26,8 @@ fn fixture_round_trips_through_restore_and_export() {
     let id = created_id(&create(&c.url(&src), store.path(), &[]));
 
     // Restore into a database that --create makes.
-    let dst = c.unused_db("spine_restored");
+    let (r, dst) = c.restore_new(store.path(), "latest", "spine_restored");
     let from = format!("{}/latest", store.path().display());
-    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst), "--create"]);
     assert_eq!(r.code, 0, "restore failed:\n{}", r.all());
 
     let source_tables = c.table_digests(&src);
@@ -152,15 +151,7 @@ fn concurrent_writers_never_break_foreign_keys() {
     stop.store(true, Ordering::SeqCst);
     let written = writer.join().expect("writer thread");
 
-    let dst = c.unused_db("consistency_restored");
-    let r = scrubsnap(&[
-        "restore",
-        "--from",
-        &format!("{}/{id}", store.path().display()),
-        "--target",
-        &c.url(&dst),
-        "--create",
-    ]);
+    let (r, dst) = c.restore_new(store.path(), &id, "consistency_restored");
     assert_eq!(r.code, 0, "restore failed (foreign key broken?):\n{}", r.all());
     let parents: i64 = c.psql(&dst, "SELECT count(*) FROM a_parent").parse().expect("count");
     let children: i64 = c.psql(&dst, "SELECT count(*) FROM c_child").parse().expect("count");
@@ -326,15 +317,7 @@ fn table_selection() {
         store.path(),
         &["--exclude-table", "audit.*", "--schema-only-table", "big_*"],
     ));
-    let dst = c.unused_db("select_dst");
-    let r = scrubsnap(&[
-        "restore",
-        "--from",
-        &format!("{}/{id}", store.path().display()),
-        "--target",
-        &c.url(&dst),
-        "--create",
-    ]);
+    let (r, dst) = c.restore_new(store.path(), &id, "select_dst");
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(c.psql(&dst, "SELECT to_regclass('audit.events') IS NULL"), "t", "excluded table absent");
     assert_eq!(c.psql(&dst, "SELECT count(*) FROM big_log"), "0", "structure only");
@@ -375,15 +358,7 @@ fn list_shows_complete_snapshots_newest_first() {
     assert!(r.stdout.lines().nth(1).is_some_and(|l| l.starts_with(&second)), "{}", r.stdout);
 
     // latest resolves to the newest complete one.
-    let dst = c.unused_db("list_dst");
-    let r = scrubsnap(&[
-        "restore",
-        "--from",
-        &format!("{}/latest", store.path().display()),
-        "--target",
-        &c.url(&dst),
-        "--create",
-    ]);
+    let (r, _dst) = c.restore_new(store.path(), "latest", "list_dst");
     assert_eq!(r.code, 0, "{}", r.all());
     assert!(r.stderr.contains(&second), "{}", r.stderr);
 }
@@ -590,15 +565,7 @@ fn parallel_dumps_write_the_same_files_as_one_job() {
     let (a, b) = (sums(&one), sums(&four));
     assert!(a.len() >= 10);
     assert_eq!(a, b, "the same files, names and bytes, whatever the number of jobs");
-    let dst = c.unused_db("parallel_dst");
-    let r = scrubsnap(&[
-        "restore",
-        "--from",
-        &format!("{}/{four}", store.path().display()),
-        "--target",
-        &c.url(&dst),
-        "--create",
-    ]);
+    let (r, dst) = c.restore_new(store.path(), &four, "parallel_dst");
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(c.table_digests(&src), c.table_digests(&dst));
 }
