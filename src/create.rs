@@ -6,8 +6,9 @@
 //! manifest is never listed anyway.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::conn::{ConnSpec, Env};
 use crate::mask::MaskKey;
@@ -16,6 +17,8 @@ use crate::plan::{Selection, SelectionError, TablePatterns};
 use crate::progress::Progress;
 use crate::review::leak::{self, Bloom, LeakScan};
 use crate::rules::{Rules, RulesError};
+use crate::snapshot::latest::{self, Advanced};
+use crate::snapshot::lock::{LockError, RunLock};
 use crate::snapshot::manifest::{self, MaskingInfo, SchemaFiles, SourceInfo};
 use crate::snapshot::{Manifest, SequenceEntry, SnapshotError, SnapshotWriter, TableEntry};
 use crate::source::catalog::{self, Catalog, RelKind};
@@ -41,6 +44,11 @@ pub struct CreateOptions {
     pub verify_restore: Option<ConnSpec>,
     /// Tables dumped at once, each on its own connection to the snapshot.
     pub jobs: usize,
+    /// How long the run lock lasts without a refresh (a killed run's lock
+    /// expires after this).
+    pub lock_ttl: Duration,
+    /// Break a run lock that has not expired.
+    pub force: bool,
 }
 
 /// Rules and key of a masked run.
@@ -74,6 +82,16 @@ pub enum CreateError {
     /// The rules do not apply to this database (exit 1).
     #[error("the rules cannot be applied; nothing was read or written:\n{0}")]
     Rules(RulesError),
+    /// Another run holds the store's lock, or took it over (exit 2).
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    /// The snapshot is complete but `latest` could not be moved (exit 2).
+    #[error("snapshot {id} was published, but `latest` was not moved to it (it still names the previous snapshot): {source}")]
+    Pointer {
+        id: String,
+        #[source]
+        source: SnapshotError,
+    },
 }
 
 // By hand rather than `#[from]`: the message already holds the inner error,
@@ -109,9 +127,37 @@ pub async fn create(
     let started = Instant::now();
     let created_at = chrono::Utc::now();
     store.check_writable().await?;
-    let session = SourceSession::open(&opts.source, env, opts.timeouts).await?;
-    let result = run(opts, store, &session, env, progress, started, created_at).await;
-    session.close().await;
+    let mut lock = RunLock::acquire(store, opts.lock_ttl, opts.force).await?;
+    // With the lock held, an unfinished upload is a dead run's leftover.
+    match store.abort_stale_uploads("", Some(lock.taken_at())).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!("aborted {n} unfinished upload(s) left by an earlier run"),
+        Err(e) => tracing::warn!("could not clean up unfinished uploads of earlier runs: {e}"),
+    }
+    let lost = AtomicBool::new(false);
+    let work = async {
+        let session = SourceSession::open(&opts.source, env, opts.timeouts).await?;
+        let result = run(opts, store, &session, env, progress, started, created_at, &lost).await;
+        session.close().await;
+        result
+    };
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            _ = tokio::time::sleep(lock.refresh_every()) => match lock.refresh(store).await {
+                Ok(()) => {}
+                Err(e @ LockError::Lost(_)) => {
+                    tracing::error!("{e}");
+                    lost.store(true, Ordering::SeqCst);
+                }
+                Err(e) => tracing::warn!("could not refresh the run lock: {e}"),
+            },
+        }
+    };
+    if !lost.load(Ordering::SeqCst) {
+        lock.release(store).await;
+    }
     result
 }
 
@@ -123,6 +169,7 @@ async fn run(
     progress: &Progress,
     started: Instant,
     created_at: chrono::DateTime<chrono::Utc>,
+    lost: &AtomicBool,
 ) -> Result<Manifest, CreateError> {
     let catalog = Catalog::read(&session.client).await?;
     let patterns = opts.patterns.with_rules(opts.masking.as_ref().map(|m| &m.rules));
@@ -221,7 +268,20 @@ async fn run(
                 }
                 tracing::info!(snapshot = writer.id(), "test restore passed");
             }
-            Ok(writer.publish(manifest).await?)
+            if lost.load(Ordering::SeqCst) {
+                writer.discard().await;
+                return Err(LockError::Lost(store.describe()).into());
+            }
+            let id = writer.id().to_string();
+            let published = writer.publish(manifest).await?;
+            match latest::advance(store, &id).await {
+                Ok(Advanced::Moved) => {}
+                Ok(Advanced::KeptNewer(newer)) => {
+                    tracing::warn!(snapshot = %id, "a newer snapshot ({newer}) was published meanwhile; `latest` stays on it")
+                }
+                Err(source) => return Err(CreateError::Pointer { id, source }),
+            }
+            Ok(published)
         }
         Err(e) => {
             tracing::warn!(snapshot = writer.id(), "create failed; removing the files this run wrote");

@@ -81,3 +81,86 @@ impl KeyArgs {
         key.map_err(Failure::config)
     }
 }
+
+/// How to reach an S3 store (ignored for a local folder).
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
+    /// Endpoint of an S3-compatible server (MinIO, Ceph, R2...). Default: AWS, or AWS_ENDPOINT_URL.
+    #[arg(long, value_name = "URL", env = "SCRUBSNAP_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Path-style addressing (http://host/bucket/key), which most S3-compatible servers need.
+    #[arg(long, env = "SCRUBSNAP_S3_PATH_STYLE")]
+    pub s3_path_style: bool,
+
+    /// Region of the bucket. Default: the AWS chain (AWS_REGION, the profile, instance metadata).
+    #[arg(long, value_name = "REGION", env = "SCRUBSNAP_S3_REGION")]
+    pub s3_region: Option<String>,
+}
+
+/// How objects are written to S3 (create only).
+#[derive(Debug, Clone, Args)]
+pub struct S3WriteArgs {
+    /// Server-side encryption of every object written to S3.
+    #[arg(long, value_name = "MODE", value_parser = ["AES256", "aws:kms"], env = "SCRUBSNAP_SSE")]
+    pub sse: Option<String>,
+
+    /// KMS key for --sse aws:kms (default: the bucket's AWS-managed key).
+    #[arg(long, value_name = "KEY_ID", requires = "sse", env = "SCRUBSNAP_SSE_KMS_KEY_ID")]
+    pub sse_kms_key_id: Option<String>,
+
+    /// Storage class of objects written to S3 (e.g. STANDARD_IA, INTELLIGENT_TIERING).
+    #[arg(long, value_name = "CLASS", env = "SCRUBSNAP_S3_STORAGE_CLASS")]
+    pub s3_storage_class: Option<String>,
+
+    /// Size of multipart upload parts in MiB (at least 5); memory is about part size x (parts in flight + 1) x jobs.
+    #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = clap::value_parser!(u32).range(5..=5120), env = "SCRUBSNAP_S3_PART_SIZE")]
+    pub s3_part_size: u32,
+
+    /// Parts of one object uploaded at once.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64), env = "SCRUBSNAP_S3_PARTS_IN_FLIGHT")]
+    pub s3_parts_in_flight: u32,
+}
+
+impl S3Args {
+    /// The library options, with the write settings when given.
+    pub fn options(&self, write: Option<&S3WriteArgs>) -> scrubsnap::store::S3Options {
+        use scrubsnap::store::s3::Sse;
+        let mut o = scrubsnap::store::S3Options {
+            endpoint: self.s3_endpoint.clone().filter(|s| !s.is_empty()),
+            path_style: self.s3_path_style,
+            region: self.s3_region.clone().filter(|s| !s.is_empty()),
+            ..Default::default()
+        };
+        if let Some(w) = write {
+            o.sse = match w.sse.as_deref() {
+                Some("AES256") => Some(Sse::Aes256),
+                Some(_) => Some(Sse::Kms { key_id: w.sse_kms_key_id.clone() }),
+                None => None,
+            };
+            o.storage_class = w.s3_storage_class.clone();
+            o.part_size = w.s3_part_size as usize * 1024 * 1024;
+            o.parts_in_flight = w.s3_parts_in_flight as usize;
+        }
+        o
+    }
+
+    /// Opens the store named by `--dest`.
+    pub async fn open_dest(
+        &self,
+        dest: &str,
+        write: Option<&S3WriteArgs>,
+    ) -> Result<Box<dyn scrubsnap::store::Store>, Failure> {
+        let location =
+            scrubsnap::store::Location::parse(dest).map_err(|e| Failure::config(anyhow::anyhow!("--dest: {e}")))?;
+        location.open(&self.options(write)).await.map_err(Failure::runtime)
+    }
+
+    /// Opens the store of `--from <store>/<id|latest>`; returns it and the snapshot name.
+    pub async fn open_from(&self, from: &str) -> Result<(Box<dyn scrubsnap::store::Store>, String), Failure> {
+        let (location, name) = scrubsnap::store::Location::parse_snapshot_ref(from)
+            .map_err(|e| Failure::config(anyhow::anyhow!("--from: {e}")))?;
+        let store = location.open(&self.options(None)).await.map_err(Failure::runtime)?;
+        Ok((store, name))
+    }
+}

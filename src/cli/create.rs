@@ -8,9 +8,8 @@ use scrubsnap::create::{self, CreateOptions, Masking};
 use scrubsnap::plan::TablePatterns;
 use scrubsnap::progress::human_bytes;
 use scrubsnap::rules::Rules;
-use scrubsnap::store::Location;
 
-use super::common::{connection, KeyArgs, TimeoutArgs};
+use super::common::{connection, parse_duration, KeyArgs, S3Args, S3WriteArgs, TimeoutArgs};
 use super::{report, Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -22,9 +21,17 @@ pub struct Args {
     #[arg(long, env = "SCRUBSNAP_SOURCE", hide_env_values = true)]
     source: Option<String>,
 
-    /// Store to write the snapshot to: a folder path or file:///path.
+    /// Store to write the snapshot to: a folder path, file:///path or s3://bucket/prefix.
     #[arg(long, env = "SCRUBSNAP_DEST")]
     dest: String,
+
+    /// Break another run's lock on the store even if it has not expired (only when that run is dead).
+    #[arg(long)]
+    force: bool,
+
+    /// How long the store's run lock lasts unless refreshed; a killed run blocks others for at most this long.
+    #[arg(long, value_parser = parse_duration, default_value = "10min", env = "SCRUBSNAP_LOCK_TTL")]
+    lock_ttl: std::time::Duration,
 
     /// Dump only tables matching this glob (schema.table, or table in any schema). Repeatable.
     #[arg(long = "include-table", value_name = "PATTERN", env = "SCRUBSNAP_INCLUDE_TABLE", value_delimiter = ',')]
@@ -77,6 +84,12 @@ pub struct Args {
 
     #[command(flatten)]
     key: KeyArgs,
+
+    #[command(flatten)]
+    s3: S3Args,
+
+    #[command(flatten)]
+    s3_write: S3WriteArgs,
 
     #[command(flatten)]
     timeouts: TimeoutArgs,
@@ -133,8 +146,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
 
 async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manifest, Failure> {
     let source = connection(args.source.as_deref(), "--source")?;
-    let location = Location::parse(&args.dest).map_err(|e| Failure::config(anyhow!("--dest: {e}")))?;
-    let store = location.open();
+    let store = args.s3.open_dest(&args.dest, Some(&args.s3_write)).await?;
     let masking = match (&args.rules, args.no_rules) {
         (Some(path), _) => {
             let rules = Rules::load(path).map_err(|e| Failure::config(anyhow!("{e}")))?;
@@ -174,6 +186,8 @@ async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manife
         pg_dump: args.pg_dump,
         compress_level: args.compress_level,
         timeouts: args.timeouts.timeouts(),
+        lock_ttl: args.lock_ttl,
+        force: args.force,
     };
     tracing::info!(source = %opts.source, store = %store.describe(), "creating snapshot");
     let manifest = create::create(&opts, store.as_ref(), &ProcessEnv, &ctx.progress).await.map_err(|e| {

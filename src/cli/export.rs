@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use scrubsnap::snapshot;
-use scrubsnap::store::Location;
 use tokio::io::AsyncWriteExt;
 
+use super::common::S3Args;
 use super::{Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -18,15 +18,16 @@ pub struct Args {
     #[arg(long, env = "SCRUBSNAP_FROM")]
     from: String,
 
+    #[command(flatten)]
+    s3: S3Args,
+
     /// Write to this file instead of standard output (written whole or not at all).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
 }
 
 pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
-    let (location, name) =
-        Location::parse_snapshot_ref(&args.from).map_err(|e| Failure::config(anyhow!("--from: {e}")))?;
-    let store = location.open();
+    let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
     match args.output {
         None => {

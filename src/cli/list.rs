@@ -1,11 +1,10 @@
 //! `scrubsnap list`.
 
-use anyhow::anyhow;
 use clap::ValueEnum;
 use scrubsnap::progress::human_bytes;
 use scrubsnap::snapshot;
-use scrubsnap::store::Location;
 
+use super::common::S3Args;
 use super::{Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -13,6 +12,9 @@ pub struct Args {
     /// The store: a folder path or file:///path.
     #[arg(long, env = "SCRUBSNAP_DEST")]
     dest: String,
+
+    #[command(flatten)]
+    s3: S3Args,
 
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, env = "SCRUBSNAP_LIST_FORMAT")]
@@ -30,9 +32,14 @@ enum Format {
 }
 
 pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
-    let location = Location::parse(&args.dest).map_err(|e| Failure::config(anyhow!("--dest: {e}")))?;
-    let store = location.open();
+    let store = args.s3.open_dest(&args.dest, None).await?;
     let all = snapshot::list(store.as_ref()).await.map_err(Failure::runtime)?;
+    let latest = snapshot::latest::read(store.as_ref()).await.map_err(Failure::runtime)?;
+    let is_latest = |id: &str| match &latest {
+        Some(l) => l == id,
+        // Without a pointer (stores written before it existed), `latest` is the newest.
+        None => all.first().is_some_and(|s| s.id == id),
+    };
     let mut incomplete = Vec::new();
     if args.all {
         let complete: std::collections::HashSet<&str> = all.iter().map(|s| s.id.as_str()).collect();
@@ -53,6 +60,7 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
                     serde_json::json!({
                         "id": s.id,
                         "complete": true,
+                        "latest": is_latest(&s.id),
                         "created_at": s.manifest.created_at,
                         "database": s.manifest.source.database,
                         "bytes": s.manifest.total_bytes(),
@@ -63,20 +71,20 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
                     })
                 })
                 .collect();
-            items.extend(incomplete.iter().map(|id| serde_json::json!({"id": id, "complete": false})));
+            items.extend(incomplete.iter().map(|id| serde_json::json!({"id": id, "complete": false, "latest": false})));
             let text = serde_json::to_string_pretty(&items).map_err(Failure::runtime)?;
             println!("{text}");
         }
         Format::Text => {
             println!(
-                "{:<22}  {:<20}  {:>10}  {:>6}  {:>12}  {:<12}  {:<16}  DATABASE",
+                "{:<29}  {:<20}  {:>10}  {:>6}  {:>12}  {:<12}  {:<16}  DATABASE",
                 "ID", "CREATED (UTC)", "SIZE", "TABLES", "ROWS", "RULES", "KEY"
             );
             for s in &all {
                 let masking = s.manifest.masking.as_ref();
                 println!(
-                    "{:<22}  {:<20}  {:>10}  {:>6}  {:>12}  {:<12}  {:<16}  {}",
-                    s.id,
+                    "{:<29}  {:<20}  {:>10}  {:>6}  {:>12}  {:<12}  {:<16}  {}",
+                    if is_latest(&s.id) { format!("{} (latest)", s.id) } else { s.id.clone() },
                     s.manifest.created_at.format("%Y-%m-%d %H:%M:%S"),
                     human_bytes(s.manifest.total_bytes()),
                     s.manifest.tables.len(),
@@ -89,7 +97,7 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
                 );
             }
             for id in &incomplete {
-                println!("{id:<22}  (incomplete: no manifest)");
+                println!("{id:<29}  (incomplete: no manifest)");
             }
         }
     }

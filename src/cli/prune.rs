@@ -1,13 +1,12 @@
-//! `scrubsnap prune`: deletes old snapshots, never the newest (`latest`),
+//! `scrubsnap prune`: deletes old snapshots, never the newest nor the one `latest` names,
 //! and cleans up incomplete ones left by failed or killed runs.
 
 use std::time::Duration;
 
-use anyhow::anyhow;
 use scrubsnap::snapshot;
-use scrubsnap::store::Location;
 
 use super::common::parse_duration;
+use super::common::S3Args;
 use super::{Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -18,6 +17,9 @@ pub struct Args {
     /// The store.
     #[arg(long, env = "SCRUBSNAP_DEST")]
     dest: String,
+
+    #[command(flatten)]
+    s3: S3Args,
 
     /// Keep this many newest complete snapshots (at least 1: the one `latest` names is never deleted).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..), env = "SCRUBSNAP_KEEP_LAST")]
@@ -37,13 +39,13 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
-    let location = Location::parse(&args.dest).map_err(|e| Failure::config(anyhow!("--dest: {e}")))?;
-    let store = location.open();
+    let store = args.s3.open_dest(&args.dest, None).await?;
     let now = chrono::Utc::now();
     let complete = snapshot::list(store.as_ref()).await.map_err(Failure::runtime)?;
+    let latest = snapshot::latest::read(store.as_ref()).await.map_err(Failure::runtime)?;
     let mut doomed: Vec<(String, &'static str)> = Vec::new();
     for (i, s) in complete.iter().enumerate() {
-        if i < args.keep_last as usize {
+        if i < args.keep_last as usize || latest.as_deref() == Some(s.id.as_str()) {
             continue;
         }
         let old_enough = match args.older_than {
@@ -63,6 +65,13 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
         let started = chrono::NaiveDateTime::parse_from_str(&dir, "%Y%m%dT%H%M%S%.3fZ").map(|t| t.and_utc());
         if started.is_ok_and(|t| t < now - grace) {
             doomed.push((dir, "incomplete"));
+        }
+    }
+    if !args.dry_run {
+        // Multipart uploads of killed runs (S3): invisible, but billed.
+        let aborted = store.abort_stale_uploads("", Some(now - grace)).await.map_err(Failure::runtime)?;
+        if aborted > 0 {
+            println!("aborted {aborted} unfinished upload(s) older than the grace period");
         }
     }
     for (id, kind) in &doomed {

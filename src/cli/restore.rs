@@ -2,13 +2,12 @@
 
 use std::time::Instant;
 
-use anyhow::anyhow;
 use scrubsnap::conn::ProcessEnv;
 use scrubsnap::restore::{self, RestoreOptions};
 use scrubsnap::snapshot;
-use scrubsnap::store::Location;
 
 use super::common::connection;
+use super::common::S3Args;
 use super::{Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -19,6 +18,9 @@ pub struct Args {
     /// The snapshot: <store>/<snapshot-id> or <store>/latest.
     #[arg(long, env = "SCRUBSNAP_FROM")]
     from: String,
+
+    #[command(flatten)]
+    s3: S3Args,
 
     /// Target database: a postgresql:// URL or a key=value string. Falls back to DATABASE_URL, then the PG* variables.
     #[arg(long, env = "SCRUBSNAP_TARGET", hide_env_values = true)]
@@ -36,9 +38,7 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let started = Instant::now();
     let target = connection(args.target.as_deref(), "--target")?;
-    let (location, name) =
-        Location::parse_snapshot_ref(&args.from).map_err(|e| Failure::config(anyhow!("--from: {e}")))?;
-    let store = location.open();
+    let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
     tracing::info!(snapshot = %snap.id, target = %target, "restoring snapshot");
     let opts = RestoreOptions { clean: args.clean, create: args.create };

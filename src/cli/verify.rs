@@ -1,11 +1,10 @@
 //! `scrubsnap verify`.
 
-use anyhow::anyhow;
 use scrubsnap::conn::ProcessEnv;
 use scrubsnap::snapshot;
-use scrubsnap::store::Location;
 
 use super::common::connection;
+use super::common::S3Args;
 use super::{Context, Failure};
 
 #[derive(Debug, clap::Args)]
@@ -17,6 +16,9 @@ pub struct Args {
     #[arg(long, env = "SCRUBSNAP_FROM")]
     from: String,
 
+    #[command(flatten)]
+    s3: S3Args,
+
     /// Also restore into a scratch database created on this server (and dropped after), checking every constraint and row count.
     #[arg(long, value_name = "CONN")]
     restore_into: Option<String>,
@@ -27,9 +29,7 @@ pub struct Args {
 }
 
 pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
-    let (location, name) =
-        Location::parse_snapshot_ref(&args.from).map_err(|e| Failure::config(anyhow!("--from: {e}")))?;
-    let store = location.open();
+    let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
     let verified = match &args.restore_into {
         None => scrubsnap::verify::files(store.as_ref(), &snap).await,

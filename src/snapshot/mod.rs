@@ -5,6 +5,8 @@
 //! at folders that have a manifest, so a failed or running create is never
 //! listed and never `latest`.
 
+pub mod latest;
+pub mod lock;
 pub mod manifest;
 
 use sha2::{Digest, Sha256};
@@ -219,9 +221,19 @@ pub async fn read_manifest(store: &dyn Store, id: &str) -> Result<Manifest, Snap
     Ok(m)
 }
 
-/// Resolves `latest` or an id to a snapshot and its manifest.
+/// Resolves `latest` (the pointer; without one, the newest complete
+/// snapshot) or an id to a snapshot and its manifest.
 pub async fn resolve(store: &dyn Store, name: &str) -> Result<Listed, SnapshotError> {
     if name == "latest" {
+        if let Some(id) = latest::read(store).await? {
+            match read_manifest(store, &id).await {
+                Ok(manifest) => return Ok(Listed { id, manifest }),
+                Err(SnapshotError::NotFound { .. }) => {
+                    tracing::warn!("`latest` names {id}, which is gone; using the newest complete snapshot")
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let all = list(store).await?;
         return all.into_iter().next().ok_or_else(|| SnapshotError::Empty(store.describe()));
     }

@@ -3,6 +3,11 @@
 //! Objects are files under the root folder. A file is written as
 //! `<name>.partial`, flushed to disk and renamed into place on `finish`, so a
 //! reader never sees a half-written object under its real name.
+//!
+//! Conditional writes (the `latest` pointer, the run lock) hold an exclusive
+//! OS file lock on `.scrubsnap-cas.lock` in the root while they compare and
+//! replace, so two processes on one machine (or one NFS server that honours
+//! locks) cannot interleave. The tag of an object is its SHA-256.
 
 use std::path::{Path, PathBuf};
 
@@ -10,9 +15,12 @@ use async_trait::async_trait;
 use tokio::fs;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
-use super::{check_key, ObjectMeta, ObjectReader, ObjectWriter, Store, StoreError};
+use sha2::{Digest, Sha256};
+
+use super::{check_key, Condition, ObjectMeta, ObjectReader, ObjectWriter, Store, StoreError, Tagged};
 
 const PARTIAL_SUFFIX: &str = ".partial";
+const CAS_LOCK: &str = ".scrubsnap-cas.lock";
 
 /// A folder on the local file system.
 pub struct LocalStore {
@@ -32,6 +40,49 @@ impl LocalStore {
     fn io(&self, op: &'static str, key: &str, source: std::io::Error) -> StoreError {
         StoreError::Io { op, store: self.describe(), key: key.to_string(), source }
     }
+
+    /// Runs `f` while holding the store's exclusive compare-and-swap lock.
+    async fn with_cas_lock<T: Send + 'static>(
+        &self,
+        key: &str,
+        f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let lock_path = self.root.join(CAS_LOCK);
+        let root = self.root.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&root)?;
+            let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+            lock.lock()?;
+            let out = f();
+            let _ = lock.unlock();
+            out
+        })
+        .await
+        .map_err(|e| self.io("locking", key, std::io::Error::other(e.to_string())))?;
+        r.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                StoreError::Precondition { store: self.describe(), key: key.to_string() }
+            } else {
+                self.io("writing", key, e)
+            }
+        })
+    }
+}
+
+fn tag_of(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+fn read_if_exists(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+fn precondition_failed() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::AlreadyExists, "precondition failed")
 }
 
 struct LocalWriter {
@@ -160,7 +211,10 @@ impl Store for LocalStore {
                     stack.push(path);
                 } else if ft.is_file() {
                     let name = path.to_string_lossy();
-                    if name.ends_with(PARTIAL_SUFFIX) || name.contains("/.scrubsnap-write-test-") {
+                    if name.ends_with(PARTIAL_SUFFIX)
+                        || name.contains("/.scrubsnap-write-test-")
+                        || name.ends_with(CAS_LOCK)
+                    {
                         continue;
                     }
                     let size = entry.metadata().await.map(|m| m.len()).unwrap_or(0);
@@ -216,6 +270,51 @@ impl Store for LocalStore {
             dir = d.parent().map(Path::to_path_buf);
         }
         Ok(())
+    }
+
+    async fn get_tagged(&self, key: &str) -> Result<Option<Tagged>, StoreError> {
+        let path = self.path(key)?;
+        let data = read_if_exists(&path).map_err(|e| self.io("reading", key, e))?;
+        Ok(data.map(|data| Tagged { tag: tag_of(&data), data }))
+    }
+
+    async fn put_if(&self, key: &str, data: &[u8], cond: Condition) -> Result<String, StoreError> {
+        let path = self.path(key)?;
+        let tag = tag_of(data);
+        let data = data.to_vec();
+        self.with_cas_lock(key, move || {
+            let current = read_if_exists(&path)?;
+            let ok = match (&cond, &current) {
+                (Condition::Any, _) | (Condition::Absent, None) => true,
+                (Condition::Matches(tag), Some(cur)) => &tag_of(cur) == tag,
+                _ => false,
+            };
+            if !ok {
+                return Err(precondition_failed());
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let mut partial = path.clone().into_os_string();
+            partial.push(PARTIAL_SUFFIX);
+            let partial = PathBuf::from(partial);
+            std::fs::write(&partial, &data)?;
+            std::fs::File::open(&partial)?.sync_all()?;
+            std::fs::rename(&partial, &path)
+        })
+        .await?;
+        Ok(tag)
+    }
+
+    async fn delete_if(&self, key: &str, tag: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        let tag = tag.to_string();
+        self.with_cas_lock(key, move || match read_if_exists(&path)? {
+            Some(cur) if tag_of(&cur) == tag => std::fs::remove_file(&path),
+            Some(_) => Err(precondition_failed()),
+            None => Ok(()),
+        })
+        .await
     }
 }
 

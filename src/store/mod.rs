@@ -2,13 +2,15 @@
 //!
 //! A store is a flat key space (`<snapshot-id>/data/0001_public_orders.copy.gz`)
 //! behind a small interface: create an object by streaming into it, read one
-//! back as a stream, list keys, delete. The local folder is the default; S3
-//! plugs in behind the same [`Store`] trait.
+//! back as a stream, list keys, delete, and replace a small object only if it
+//! is still what was read (for the `latest` pointer and the run lock). The
+//! local folder is the default; S3 sits behind the same [`Store`] trait.
 //!
 //! An object becomes visible only when its writer is finished; an aborted
 //! writer leaves nothing behind.
 
 mod local;
+pub mod s3;
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -17,6 +19,7 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 pub use local::LocalStore;
+pub use s3::{S3Options, S3Store, S3Url};
 
 /// A readable object.
 pub type ObjectReader = Pin<Box<dyn AsyncRead + Send>>;
@@ -38,6 +41,26 @@ pub enum StoreError {
     Unusable { store: String, reason: String },
     #[error("invalid object key '{0}'")]
     BadKey(String),
+    #[error("'{key}' in {store} was changed by another run")]
+    Precondition { store: String, key: String },
+}
+
+/// A small object with its version tag (an ETag on S3, a checksum locally).
+#[derive(Debug, Clone)]
+pub struct Tagged {
+    pub data: Vec<u8>,
+    pub tag: String,
+}
+
+/// When a conditional write may replace an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Condition {
+    /// Only if there is no such object (If-None-Match: *).
+    Absent,
+    /// Only if the object still has this tag (If-Match).
+    Matches(String),
+    /// Always.
+    Any,
 }
 
 /// Metadata of a listed object.
@@ -82,6 +105,27 @@ pub trait Store: Send + Sync {
         Ok(())
     }
 
+    /// Reads a small object with its version tag; `None` if it does not exist.
+    async fn get_tagged(&self, key: &str) -> Result<Option<Tagged>, StoreError>;
+
+    /// Writes a small object if `cond` holds, else fails with
+    /// [`StoreError::Precondition`]; atomic against other writers. Returns
+    /// the new object's tag.
+    async fn put_if(&self, key: &str, data: &[u8], cond: Condition) -> Result<String, StoreError>;
+
+    /// Deletes a small object if it still has `tag`.
+    async fn delete_if(&self, key: &str, tag: &str) -> Result<(), StoreError>;
+
+    /// Aborts unfinished uploads under `prefix` started before `before`
+    /// (all when `None`); stores without such uploads have none.
+    async fn abort_stale_uploads(
+        &self,
+        _prefix: &str,
+        _before: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
     /// Writes a small object in one go.
     async fn put(&self, key: &str, data: &[u8]) -> Result<(), StoreError> {
         let mut w = self.create(key).await?;
@@ -110,28 +154,29 @@ pub trait Store: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     Local(PathBuf),
+    S3(S3Url),
 }
 
 /// A bad `--dest` / `--from` value.
 #[derive(Debug, thiserror::Error)]
 pub enum LocationError {
-    #[error("the S3 store is not available in this build yet; use a local folder")]
-    S3NotYet,
-    #[error("unsupported store URL scheme '{0}' (use a folder path or file:///path)")]
+    #[error("bad S3 location: {0}")]
+    S3(String),
+    #[error("unsupported store URL scheme '{0}' (use a folder path, file:///path or s3://bucket/prefix)")]
     Scheme(String),
     #[error("empty store location")]
     Empty,
 }
 
 impl Location {
-    /// Parses a folder path or `file://` URL.
+    /// Parses a folder path, `file://` URL or `s3://bucket/prefix`.
     pub fn parse(s: &str) -> Result<Self, LocationError> {
         let s = s.trim();
         if s.is_empty() {
             return Err(LocationError::Empty);
         }
         if s.starts_with("s3://") {
-            return Err(LocationError::S3NotYet);
+            return S3Url::parse(s).map(Location::S3).map_err(LocationError::S3);
         }
         if let Some(path) = s.strip_prefix("file://") {
             let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy().into_owned();
@@ -158,11 +203,12 @@ impl Location {
         Ok((Self::parse(store)?, name.to_string()))
     }
 
-    /// Opens the store.
-    pub fn open(&self) -> Box<dyn Store> {
-        match self {
+    /// Opens the store (for S3: builds the client; no request is made yet).
+    pub async fn open(&self, s3: &S3Options) -> Result<Box<dyn Store>, StoreError> {
+        Ok(match self {
             Location::Local(p) => Box::new(LocalStore::new(p.clone())),
-        }
+            Location::S3(url) => Box::new(S3Store::connect(url.clone(), s3.clone()).await?),
+        })
     }
 }
 
@@ -187,7 +233,16 @@ mod tests {
     fn locations() {
         assert_eq!(Location::parse("./snaps").unwrap(), Location::Local("./snaps".into()));
         assert_eq!(Location::parse("file:///var/snaps").unwrap(), Location::Local("/var/snaps".into()));
-        assert!(matches!(Location::parse("s3://b/p"), Err(LocationError::S3NotYet)));
+        assert_eq!(
+            Location::parse("s3://bkt/p/").unwrap(),
+            Location::S3(S3Url { bucket: "bkt".into(), prefix: "p/".into() })
+        );
+        assert!(matches!(Location::parse("s3://B/p"), Err(LocationError::S3(_))));
+        let (loc, name) = Location::parse_snapshot_ref("s3://bkt/nightly/latest").unwrap();
+        assert_eq!(loc, Location::S3(S3Url { bucket: "bkt".into(), prefix: "nightly/".into() }));
+        assert_eq!(name, "latest");
+        let (loc, _) = Location::parse_snapshot_ref("s3://bkt/latest").unwrap();
+        assert_eq!(loc, Location::S3(S3Url { bucket: "bkt".into(), prefix: "".into() }));
         assert!(matches!(Location::parse("ftp://x"), Err(LocationError::Scheme(_))));
         let (loc, name) = Location::parse_snapshot_ref("./snaps/latest").unwrap();
         assert_eq!((loc, name.as_str()), (Location::Local("./snaps".into()), "latest"));
