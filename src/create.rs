@@ -117,6 +117,13 @@ impl CreateError {
     }
 }
 
+/// When the run started: the clock for durations and the snapshot's time.
+#[derive(Clone, Copy)]
+struct Started {
+    at: Instant,
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Runs `create` and returns the published manifest.
 pub async fn create(
     opts: &CreateOptions,
@@ -137,7 +144,8 @@ pub async fn create(
     let lost = AtomicBool::new(false);
     let work = async {
         let session = SourceSession::open(&opts.source, env, opts.timeouts).await?;
-        let result = run(opts, store, &session, env, progress, started, created_at, &lost).await;
+        let when = Started { at: started, created_at };
+        let result = run(opts, store, &session, env, progress, when, &lost).await;
         session.close().await;
         result
     };
@@ -167,10 +175,10 @@ async fn run(
     session: &SourceSession,
     env: &dyn Env,
     progress: &Progress,
-    started: Instant,
-    created_at: chrono::DateTime<chrono::Utc>,
+    when: Started,
     lost: &AtomicBool,
 ) -> Result<Manifest, CreateError> {
+    let Started { at: started, created_at } = when;
     let catalog = Catalog::read(&session.client).await?;
     let patterns = opts.patterns.with_rules(opts.masking.as_ref().map(|m| &m.rules));
     let selection = Selection::build(&catalog, &patterns)?;

@@ -180,8 +180,17 @@ fn redact(text: &str) -> String {
 }
 
 fn init_logging(format: LogFormat, level: &str) -> Result<(), String> {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(level).map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
+    // The AWS SDK logs its credential and region probing at warn, with
+    // Debug dumps; our own messages say what failed. A plain level keeps the
+    // SDK to errors; `debug`, `trace` or a filter with targets shows it.
+    let quiet_sdk = ",aws_config=error,aws_smithy_runtime=error,aws_smithy_http_client=error,aws_sdk_s3=error";
+    let directives = if level.contains('=') || matches!(level.trim(), "debug" | "trace") {
+        level.to_string()
+    } else {
+        format!("{level}{quiet_sdk}")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
+        .map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Json => builder.json().with_current_span(false).try_init(),

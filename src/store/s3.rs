@@ -150,12 +150,17 @@ impl S3Store {
                 .read_timeout(Duration::from_secs(120))
                 .build(),
         );
-        let client = Client::from_conf(conf.clone().build());
+        Ok(Self::from_client(Client::from_conf(conf.build()), url, opts))
+    }
+
+    /// A store over a client the caller built (credentials, endpoint and
+    /// retries as configured there).
+    pub fn from_client(client: Client, url: S3Url, opts: S3Options) -> Self {
         let patient = aws_sdk_s3::config::retry::RetryConfig::standard()
             .with_max_attempts(8)
             .with_max_backoff(Duration::from_secs(8));
-        let cleanup = Client::from_conf(conf.retry_config(patient).build());
-        Ok(S3Store { client, cleanup, url, opts })
+        let cleanup = Client::from_conf(client.config().to_builder().retry_config(patient).build());
+        S3Store { client, cleanup, url, opts }
     }
 
     fn full_key(&self, key: &str) -> Result<String, StoreError> {
@@ -282,6 +287,8 @@ where
     let unusable = |reason: String| StoreError::Unusable { store: store.to_string(), reason };
     match (code.as_deref(), status) {
         (Some("NoSuchBucket"), _) => return unusable(format!("the bucket '{bucket}' does not exist")),
+        // HeadBucket answers without a body, so a missing bucket is a bare 404.
+        (_, Some(404)) if op == "checking" => return unusable(format!("the bucket '{bucket}' does not exist")),
         (Some("NoSuchKey"), _) | (_, Some(404)) if op == "reading" || op == "opening" => {
             return StoreError::NotFound { store: store.to_string(), key: key.to_string() }
         }
@@ -295,28 +302,29 @@ where
             return unusable("the request signature was rejected (check the secret key)".into())
         }
         (Some("AccessDenied"), _) | (_, Some(403)) => {
-            return unusable(format!("access denied while {op} '{key}' (check the credentials and the bucket policy)"))
+            let what = if key.is_empty() { format!("the bucket '{bucket}'") } else { format!("'{key}'") };
+            return unusable(format!("access denied while {op} {what} (check the credentials and the bucket policy)"));
         }
         (Some("AuthorizationHeaderMalformed"), _) | (Some("PermanentRedirect"), _) | (_, Some(301)) => {
             return unusable(format!("the bucket '{bucket}' is in another region (set AWS_REGION or --s3-region)"))
         }
         _ => {}
     }
+    // The SDK's context ends in a Debug dump of the error; keep the words.
+    let context = |e: &SdkError<E>| {
+        let s = aws_sdk_s3::error::DisplayErrorContext(e).to_string();
+        let s = s.split(" (DispatchFailure(").next().unwrap_or_default().to_string();
+        s.chars().take(300).collect::<String>()
+    };
     let detail = match &e {
-        SdkError::DispatchFailure(_) => format!(
-            "could not reach the S3 endpoint ({})",
-            aws_sdk_s3::error::DisplayErrorContext(&e).to_string().chars().take(400).collect::<String>()
-        ),
+        SdkError::DispatchFailure(_) => format!("could not reach the S3 endpoint ({})", context(&e)),
         SdkError::TimeoutError(_) => "the S3 request timed out".into(),
-        SdkError::ConstructionFailure(_) => format!(
-            "the request could not be built ({})",
-            aws_sdk_s3::error::DisplayErrorContext(&e).to_string().chars().take(400).collect::<String>()
-        ),
+        SdkError::ConstructionFailure(_) => format!("the request could not be built ({})", context(&e)),
         _ => match (code, e.message(), status) {
             (Some(c), Some(m), _) => format!("{c}: {m}"),
             (Some(c), None, _) => c,
             (None, _, Some(s)) => format!("HTTP status {s}"),
-            _ => aws_sdk_s3::error::DisplayErrorContext(&e).to_string().chars().take(400).collect(),
+            _ => context(&e),
         },
     };
     StoreError::Io { op, store: store.to_string(), key: key.to_string(), source: std::io::Error::other(detail) }
@@ -544,20 +552,7 @@ impl Store for S3Store {
     }
 
     async fn check_writable(&self) -> Result<(), StoreError> {
-        self.client.head_bucket().bucket(&self.url.bucket).send().await.map_err(|e| {
-            match self.err("checking", "", e) {
-                // HeadBucket has no body, so a missing bucket is a bare 404.
-                StoreError::Io { source, .. } if source.to_string().contains("404") => StoreError::Unusable {
-                    store: self.describe(),
-                    reason: format!("the bucket '{}' does not exist", self.url.bucket),
-                },
-                StoreError::NotFound { .. } => StoreError::Unusable {
-                    store: self.describe(),
-                    reason: format!("the bucket '{}' does not exist", self.url.bucket),
-                },
-                other => other,
-            }
-        })?;
+        self.client.head_bucket().bucket(&self.url.bucket).send().await.map_err(|e| self.err("checking", "", e))?;
         let probe = format!(".scrubsnap-write-test-{}", std::process::id());
         self.put(&probe, b"ok").await?;
         self.delete(&probe).await

@@ -255,21 +255,36 @@ pub fn scrubsnap(args: &[&str]) -> Run {
 }
 
 pub fn scrubsnap_env(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = scrubsnap_cmd(args, env).stdin(Stdio::null()).output().expect("running scrubsnap");
+    Run::from(out)
+}
+
+/// The binary with a clean environment (no PG*, SCRUBSNAP_*, AWS_* or
+/// DATABASE_URL from the caller, no home folder) plus `env`.
+pub fn scrubsnap_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scrubsnap"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("PG") || k.starts_with("SCRUBSNAP_") || k == "DATABASE_URL" {
+        if k.starts_with("PG") || k.starts_with("SCRUBSNAP_") || k.starts_with("AWS_") || k == "DATABASE_URL" {
             cmd.env_remove(k);
         }
     }
     cmd.env("HOME", "/nonexistent-home");
+    // The AWS chain must never probe the cloud metadata address from a test.
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true");
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.args(args).stdin(Stdio::null()).output().expect("running scrubsnap");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    cmd.args(args);
+    cmd
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 }
 

@@ -386,8 +386,9 @@ fn old_pg_dump_is_refused_before_anything_is_written() {
 fn usage_errors_exit_1_and_json_logs_parse() {
     let r = scrubsnap(&["create", "--no-such-flag"]);
     assert_eq!(r.code, 1, "{}", r.all());
-    let r = scrubsnap(&["restore", "--from", "s3://bucket/x/latest", "--target", "host=x"]);
+    let r = scrubsnap(&["restore", "--from", "s3://Not_A_Bucket/x/latest", "--target", "host=x"]);
     assert_eq!(r.code, 1, "{}", r.all());
+    assert!(r.stderr.contains("bucket name"), "{}", r.stderr);
     let r = scrubsnap(&["--help"]);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("create") && r.stdout.contains("restore") && r.stdout.contains("export"));
