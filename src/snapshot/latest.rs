@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::SnapshotError;
-use crate::store::{Condition, Store, StoreError};
+use crate::store::{compare_and_swap, Store, StoreError};
 
 /// The pointer's key in the store.
 pub const LATEST: &str = "latest";
@@ -40,26 +40,17 @@ pub async fn advance(store: &dyn Store, id: &str) -> Result<Advanced, SnapshotEr
     let body = Pointer { snapshot_id: id.to_string(), published_at: chrono::Utc::now() };
     let json = serde_json::to_vec_pretty(&body)
         .map_err(|e| SnapshotError::BadManifest { id: id.to_string(), reason: e.to_string() })?;
-    for _ in 0..20 {
-        let cond = match store.get_tagged(LATEST).await? {
-            None => Condition::Absent,
-            Some(current) => {
-                if let Ok(p) = serde_json::from_slice::<Pointer>(&current.data) {
-                    if p.snapshot_id.as_str() > id {
-                        return Ok(Advanced::KeptNewer(p.snapshot_id));
-                    }
-                }
-                Condition::Matches(current.tag)
-            }
-        };
-        match store.put_if(LATEST, &json, cond).await {
-            Ok(_) => return Ok(Advanced::Moved),
-            // Another run moved it between our read and write: look again.
-            Err(StoreError::Precondition { .. }) => continue,
-            Err(e) => return Err(e.into()),
+    let swapped = compare_and_swap(store, LATEST, &json, 20, |current| {
+        match current.and_then(|c| serde_json::from_slice::<Pointer>(&c.data).ok()) {
+            Some(p) if p.snapshot_id.as_str() > id => Err(p.snapshot_id),
+            _ => Ok(()),
         }
-    }
-    Err(SnapshotError::Store(StoreError::Precondition { store: store.describe(), key: LATEST.to_string() }))
+    })
+    .await?;
+    Ok(match swapped {
+        Ok(_) => Advanced::Moved,
+        Err(newer) => Advanced::KeptNewer(newer),
+    })
 }
 
 #[cfg(test)]

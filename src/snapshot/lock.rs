@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Condition, Store, StoreError};
+use crate::store::{compare_and_swap, Condition, Store, StoreError};
 
 /// The lock's key in the store.
 pub const LOCK: &str = "create.lock";
@@ -78,39 +78,34 @@ impl RunLock {
             key: LOCK.into(),
             source: std::io::Error::other(e),
         })?;
-        for _ in 0..10 {
-            let cond = match store.get_tagged(LOCK).await? {
-                None => Condition::Absent,
-                Some(current) => {
-                    match serde_json::from_slice::<Body>(&current.data) {
-                        Ok(held) if held.expires_at > chrono::Utc::now() && !force => {
-                            return Err(LockError::Held {
-                                store: store.describe(),
-                                host: held.host,
-                                pid: held.pid,
-                                started_at: held.started_at,
-                                expires_at: held.expires_at,
-                            })
-                        }
-                        Ok(held) => tracing::warn!(
-                            host = %held.host,
-                            pid = held.pid,
-                            started_at = %held.started_at,
-                            "{} the run lock of another run",
-                            if held.expires_at > chrono::Utc::now() { "--force: breaking" } else { "taking over the expired" }
-                        ),
-                        Err(_) => tracing::warn!("replacing an unreadable run lock"),
-                    }
-                    Condition::Matches(current.tag)
+        let taken = compare_and_swap(store, LOCK, &json, 10, |current| {
+            let Some(current) = current else { return Ok(()) };
+            match serde_json::from_slice::<Body>(&current.data) {
+                Ok(held) if held.expires_at > chrono::Utc::now() && !force => Err(LockError::Held {
+                    store: store.describe(),
+                    host: held.host,
+                    pid: held.pid,
+                    started_at: held.started_at,
+                    expires_at: held.expires_at,
+                }),
+                Ok(held) => {
+                    tracing::warn!(
+                        host = %held.host,
+                        pid = held.pid,
+                        started_at = %held.started_at,
+                        "{} the run lock of another run",
+                        if held.expires_at > chrono::Utc::now() { "--force: breaking" } else { "taking over the expired" }
+                    );
+                    Ok(())
                 }
-            };
-            match store.put_if(LOCK, &json, cond).await {
-                Ok(tag) => return Ok(RunLock { body, tag, ttl }),
-                Err(StoreError::Precondition { .. }) => continue,
-                Err(e) => return Err(e.into()),
+                Err(_) => {
+                    tracing::warn!("replacing an unreadable run lock");
+                    Ok(())
+                }
             }
-        }
-        Err(StoreError::Precondition { store: store.describe(), key: LOCK.into() }.into())
+        })
+        .await?;
+        Ok(RunLock { body, tag: taken?, ttl })
     }
 
     /// When this run took the lock.

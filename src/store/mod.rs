@@ -150,6 +150,34 @@ pub trait Store: Send + Sync {
     }
 }
 
+/// Replaces the small object `key` with `data` by compare-and-swap: reads
+/// it, asks `decide` whether to replace it (`Ok`) or stop (`Err`), and writes
+/// only if nobody changed it in between (If-None-Match / If-Match), reading
+/// again when somebody did, up to `attempts` times. Returns the new tag, or
+/// what `decide` stopped with.
+pub async fn compare_and_swap<S: Send>(
+    store: &dyn Store,
+    key: &str,
+    data: &[u8],
+    attempts: usize,
+    mut decide: impl FnMut(Option<&Tagged>) -> Result<(), S> + Send,
+) -> Result<Result<String, S>, StoreError> {
+    for _ in 0..attempts {
+        let current = store.get_tagged(key).await?;
+        if let Err(stop) = decide(current.as_ref()) {
+            return Ok(Err(stop));
+        }
+        let cond = current.map_or(Condition::Absent, |c| Condition::Matches(c.tag));
+        match store.put_if(key, data, cond).await {
+            Ok(tag) => return Ok(Ok(tag)),
+            // Another writer got there between our read and write.
+            Err(StoreError::Precondition { .. }) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StoreError::Precondition { store: store.describe(), key: key.to_string() })
+}
+
 /// Where a store is, as given on the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
