@@ -246,19 +246,10 @@ impl S3Store {
         }
         Ok(aborted)
     }
-
-    /// Applies encryption and storage class to a put or multipart start.
-    fn write_settings(&self) -> WriteSettings {
-        WriteSettings { sse: self.opts.sse.clone(), storage_class: self.opts.storage_class.clone() }
-    }
 }
 
-#[derive(Clone)]
-struct WriteSettings {
-    sse: Option<Sse>,
-    storage_class: Option<String>,
-}
-
+/// Applies the options' encryption and storage class to a put or a
+/// multipart start.
 macro_rules! apply_settings {
     ($req:expr, $settings:expr) => {{
         let mut req = $req;
@@ -274,6 +265,16 @@ macro_rules! apply_settings {
         }
         req
     }};
+}
+
+/// A store failure that is not an SDK error (or is one, put into words).
+fn io_error(op: &'static str, store: &str, key: &str, msg: impl ToString) -> StoreError {
+    StoreError::Io {
+        op,
+        store: store.to_string(),
+        key: key.to_string(),
+        source: std::io::Error::other(msg.to_string()),
+    }
 }
 
 /// Turns an SDK error into a message a user can act on. Never includes
@@ -327,13 +328,14 @@ where
             _ => context(&e),
         },
     };
-    StoreError::Io { op, store: store.to_string(), key: key.to_string(), source: std::io::Error::other(detail) }
+    io_error(op, store, key, detail)
 }
 
 /// Writes one object: a single put when small, else a multipart upload.
 struct S3Writer {
     shared: Arc<Shared>,
-    settings: WriteSettings,
+    /// The store's options (encryption, storage class).
+    settings: S3Options,
     key: String,
     /// The key as the user sees it (without the store prefix).
     shown_key: String,
@@ -356,12 +358,7 @@ impl S3Writer {
     }
 
     fn io(&self, op: &'static str, msg: &str) -> StoreError {
-        StoreError::Io {
-            op,
-            store: self.shared.store.clone(),
-            key: self.shown_key.clone(),
-            source: std::io::Error::other(msg.to_string()),
-        }
+        io_error(op, &self.shared.store, &self.shown_key, msg)
     }
 
     async fn start_upload(&mut self) -> Result<String, StoreError> {
@@ -563,7 +560,7 @@ impl Store for S3Store {
         let base = self.opts.part_size.clamp(MIN_PART_SIZE, MAX_PART_SIZE);
         Ok(Box::new(S3Writer {
             shared: self.shared(),
-            settings: self.write_settings(),
+            settings: self.opts.clone(),
             key: full,
             shown_key: key.to_string(),
             buf: BytesMut::with_capacity(0),
@@ -651,15 +648,11 @@ impl Store for S3Store {
                         .ok()
                 })
                 .collect::<Vec<_>>();
-            let delete =
-                aws_sdk_s3::types::Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|e| {
-                    StoreError::Io {
-                        op: "deleting",
-                        store: self.describe(),
-                        key: prefix.to_string(),
-                        source: std::io::Error::other(e.to_string()),
-                    }
-                })?;
+            let delete = aws_sdk_s3::types::Delete::builder()
+                .set_objects(Some(objects))
+                .quiet(true)
+                .build()
+                .map_err(|e| io_error("deleting", &self.describe(), prefix, e))?;
             let out = self
                 .cleanup
                 .delete_objects()
@@ -669,12 +662,8 @@ impl Store for S3Store {
                 .await
                 .map_err(|e| self.err("deleting", prefix, e))?;
             if let Some(first) = out.errors().first() {
-                return Err(StoreError::Io {
-                    op: "deleting",
-                    store: self.describe(),
-                    key: first.key().unwrap_or(prefix).to_string(),
-                    source: std::io::Error::other(first.code().unwrap_or("the server refused").to_string()),
-                });
+                let key = first.key().and_then(|k| k.strip_prefix(&self.url.prefix)).unwrap_or(prefix);
+                return Err(io_error("deleting", &self.describe(), key, first.code().unwrap_or("the server refused")));
             }
         }
         Ok(())
@@ -692,12 +681,7 @@ impl Store for S3Store {
             }
         };
         let tag = out.e_tag().unwrap_or_default().to_string();
-        let data = out.body.collect().await.map_err(|e| StoreError::Io {
-            op: "reading",
-            store: self.describe(),
-            key: key.to_string(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+        let data = out.body.collect().await.map_err(|e| io_error("reading", &self.describe(), key, e))?;
         Ok(Some(Tagged { data: data.to_vec(), tag }))
     }
 
@@ -711,7 +695,7 @@ impl Store for S3Store {
                 Condition::Matches(tag) => req.if_match(tag),
                 Condition::Any => req,
             };
-            apply_settings!(req, self.write_settings())
+            apply_settings!(req, self.opts)
         };
         let out = match put(&cond).send().await {
             Ok(out) => out,
