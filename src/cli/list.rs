@@ -34,12 +34,8 @@ enum Format {
 pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
     let store = args.s3.open_dest(&args.dest, None).await?;
     let all = snapshot::list(store.as_ref()).await.map_err(Failure::runtime)?;
-    let latest = snapshot::latest::read(store.as_ref()).await.map_err(Failure::runtime)?;
-    let is_latest = |id: &str| match &latest {
-        Some(l) => l == id,
-        // Without a pointer (stores written before it existed), `latest` is the newest.
-        None => all.first().is_some_and(|s| s.id == id),
-    };
+    let latest = snapshot::latest::current(store.as_ref(), &all).await.map_err(Failure::runtime)?;
+    let is_latest = |id: &str| latest.as_deref() == Some(id);
     let mut incomplete = Vec::new();
     if args.all {
         let complete: std::collections::HashSet<&str> = all.iter().map(|s| s.id.as_str()).collect();

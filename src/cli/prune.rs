@@ -42,7 +42,7 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
     let store = args.s3.open_dest(&args.dest, None).await?;
     let now = chrono::Utc::now();
     let complete = snapshot::list(store.as_ref()).await.map_err(Failure::runtime)?;
-    let latest = snapshot::latest::read(store.as_ref()).await.map_err(Failure::runtime)?;
+    let latest = snapshot::latest::current(store.as_ref(), &complete).await.map_err(Failure::runtime)?;
     let mut doomed: Vec<(String, &'static str)> = Vec::new();
     for (i, s) in complete.iter().enumerate() {
         if i < args.keep_last as usize || latest.as_deref() == Some(s.id.as_str()) {

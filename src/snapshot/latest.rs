@@ -35,6 +35,14 @@ pub async fn read(store: &dyn Store) -> Result<Option<String>, StoreError> {
     Ok(serde_json::from_slice::<Pointer>(&t.data).ok().map(|p| p.snapshot_id))
 }
 
+/// The id `latest` resolves to among `complete` (newest first): the
+/// pointer's snapshot, or the newest when there is no pointer or it names a
+/// snapshot that is gone; the same rule as [`super::resolve`].
+pub async fn current(store: &dyn Store, complete: &[super::Listed]) -> Result<Option<String>, StoreError> {
+    let pointer = read(store).await?;
+    Ok(pointer.filter(|id| complete.iter().any(|s| &s.id == id)).or_else(|| complete.first().map(|s| s.id.clone())))
+}
+
 /// Points `latest` at `id` unless a newer snapshot is already there.
 pub async fn advance(store: &dyn Store, id: &str) -> Result<Advanced, SnapshotError> {
     let body = Pointer { snapshot_id: id.to_string(), published_at: chrono::Utc::now() };
