@@ -231,7 +231,7 @@ fn s3_overlapping_creates_one_publishes() {
     let url = c.url(&src);
     let args = ["create", "--source", url.as_str(), "--dest", dest.as_str(), "--no-rules", "--s3-part-size", "5"];
     let env = s3_env(m.port);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env = pairs(&env);
     let first = super::harness::scrubsnap_cmd(&args, &env)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -343,7 +343,7 @@ fn s3_bad_bucket_credentials_region_and_endpoint() {
     let args = create(&format!("s3://{b}/x"));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let env: Vec<(String, String)> = s3_env(m.port).into_iter().filter(|(k, _)| k != "AWS_REGION").collect();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let env = pairs(&env);
     check(&super::harness::scrubsnap_env(&args, &env), "no AWS region is set");
 
     // An endpoint nothing listens on.

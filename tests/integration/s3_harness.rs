@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::harness::{scrubsnap_env, Run};
+use super::harness::{closed_port, scrubsnap_env, Run};
 
 /// A running `moto_server`, stopped when the test binary exits.
 pub struct Moto {
@@ -37,15 +37,10 @@ fn moto_bin() -> Result<PathBuf, String> {
     }
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 /// Starts a moto server; `env` adds settings (e.g. authentication).
 pub fn start_moto(env: &[(&str, &str)]) -> Result<Moto, String> {
     let bin = moto_bin()?;
-    let port = free_port();
+    let port = closed_port();
     // A watchdog shell stops the server when this test process exits.
     let script = format!(
         "\"$0\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
@@ -153,10 +148,15 @@ pub fn s3_env(port: u16) -> Vec<(String, String)> {
     ]
 }
 
+/// Borrowed `(name, value)` pairs, as `scrubsnap_env` takes them.
+pub fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
 /// Runs the binary against the S3 server on `port`, plus `extra` env.
 pub fn run_s3(port: u16, args: &[&str], extra: &[(&str, &str)]) -> Run {
     let env = s3_env(port);
-    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut all = pairs(&env);
     all.extend_from_slice(extra);
     let r = scrubsnap_env(args, &all);
     assert!(!r.all().contains("test-secret-Zq81"), "the secret key was printed:\n{}", r.all());
