@@ -19,6 +19,7 @@ use crate::review::leak::{self, Bloom, LeakScan};
 use crate::rules::{Rules, RulesError};
 use crate::snapshot::latest::{self, Advanced};
 use crate::snapshot::lock::{LockError, RunLock};
+use crate::snapshot::manifest::ChunkEntry;
 use crate::snapshot::manifest::{self, MaskingInfo, SchemaFiles, SourceInfo};
 use crate::snapshot::{Manifest, SequenceEntry, SnapshotError, SnapshotWriter, TableEntry};
 use crate::source::catalog::{self, Catalog, RelKind};
@@ -49,6 +50,10 @@ pub struct CreateOptions {
     pub lock_ttl: Duration,
     /// Break a run lock that has not expired.
     pub force: bool,
+    /// Tables whose work (bytes on disk, plus 400 per masked value) is more
+    /// than this are dumped in chunks of about this much work; `None` picks
+    /// it from the database and `jobs`.
+    pub chunk_bytes: Option<u64>,
 }
 
 /// Rules and key of a masked run.
@@ -242,7 +247,11 @@ async fn run(
                 .collect();
             let manifest = Manifest {
                 format: manifest::FORMAT.to_string(),
-                format_version: manifest::FORMAT_VERSION,
+                format_version: if tables.iter().any(|t| !t.chunks.is_empty()) {
+                    manifest::FORMAT_VERSION
+                } else {
+                    manifest::FORMAT_VERSION_UNCHUNKED
+                },
                 tool_version: env!("CARGO_PKG_VERSION").to_string(),
                 snapshot_id: writer.id().to_string(),
                 created_at,
@@ -336,29 +345,55 @@ async fn dump_all(
         writer.add(file.finish().await?);
     }
 
-    // Every table gets its entry (and data file name) in catalog order; the
-    // rows are then dumped largest first by `opts.jobs` workers that share
-    // the snapshot.
+    // Every table gets its entry in catalog order; its rows are then dumped
+    // largest first by `opts.jobs` workers that share the snapshot, a large
+    // table in chunks (ranges of pages) so that it does not serialise the run.
+    let chunk_cost = opts.chunk_bytes.unwrap_or_else(|| auto_chunk_cost(catalog, selection, plan, opts.jobs));
     let mut tables = Vec::new();
     let mut jobs = Vec::new();
+    let mut number = 0;
     for t in &catalog.tables {
         if t.kind != RelKind::Table || !selection.selected.contains(&t.oid) {
             continue;
         }
-        let file = selection.with_rows.contains(&t.oid).then(|| {
-            jobs.push((tables.len(), t));
-            format!("data/{:05}_{}.copy.gz", jobs.len(), file_stem(&t.schema, &t.name))
-        });
+        let slot = tables.len();
         tables.push(TableEntry {
             schema: t.schema.clone(),
             name: t.name.clone(),
             columns: t.copy_columns(),
-            file,
+            file: None,
             rows: 0,
             raw_bytes: 0,
+            chunks: Vec::new(),
         });
+        if !selection.with_rows.contains(&t.oid) {
+            continue;
+        }
+        number += 1;
+        let stem = format!("data/{number:05}_{}", file_stem(&t.schema, &t.name));
+        let cost = cost_of(t, plan);
+        let remembers =
+            bloom.is_some() && plan.tables.get(&t.oid).is_some_and(|m| m.columns.iter().any(|c| c.remember));
+        let parts = chunks_of(session, t, cost, chunk_cost).await?;
+        let n = parts.len();
+        for (i, pages) in parts.into_iter().enumerate() {
+            let (path, part) = match n {
+                1 => (format!("{stem}.copy.gz"), None),
+                _ => (format!("{stem}.{:03}.copy.gz", i + 1), Some((i, n))),
+            };
+            if part.is_none() {
+                tables[slot].file = Some(path.clone());
+            }
+            let pages = part.map(|_| pages);
+            jobs.push(Job { slot, table: t, path, pages, cost: cost / n as u64, part, remembers });
+        }
     }
-    jobs.sort_by_key(|(_, t)| std::cmp::Reverse(t.bytes));
+    // Tables whose originals the leak scan remembers go first, so that the
+    // tables after them can be probed as they are dumped (the filter is
+    // complete by then) instead of read back. Then longest first: the run
+    // ends soonest when no large job starts last.
+    jobs.sort_by_key(|j| (std::cmp::Reverse(j.remembers), std::cmp::Reverse(j.cost)));
+    let remembering = std::sync::atomic::AtomicUsize::new(jobs.iter().filter(|j| j.remembers).count());
     let queue = std::sync::Mutex::new(std::collections::VecDeque::from(jobs));
     let failed = std::sync::atomic::AtomicBool::new(false);
     let workers = opts.jobs.max(1).min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
@@ -366,7 +401,6 @@ async fn dump_all(
     for _ in 0..workers {
         clients.push(session.worker(&opts.source, env).await?);
     }
-    let entries = &tables;
     let writer_ref = &*writer;
     let work = clients.iter().map(|client| async {
         let mut done = Vec::new();
@@ -375,32 +409,57 @@ async fn dump_all(
                 break;
             }
             let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-            let Some((slot, t)) = next else { break };
-            let path = entries[slot].file.clone().unwrap_or_default();
-            let bar = progress.table("dumping", &t.display_name());
+            let Some(job) = next else { break };
+            let t = job.table;
+            let label = match job.part {
+                Some((i, n)) => format!("{} [{}/{n}]", t.display_name(), i + 1),
+                None => t.display_name(),
+            };
+            let inline = match &bloom {
+                Some(bloom) if remembering.load(std::sync::atomic::Ordering::SeqCst) == 0 => {
+                    Some(Arc::new(leak::Inline::new(probes_for(t, plan), Arc::clone(bloom))))
+                }
+                _ => None,
+            };
+            let bar = progress.table("dumping", &label);
             let bar2 = bar.clone();
             let on_progress = Arc::new(move |s: crate::encode::CompressStats| bar2.update(s.rows, s.raw_bytes));
             let result = async {
-                let file = writer_ref.create(&path).await?;
-                let mask = plan.tables.get(&t.oid).cloned();
+                let file = writer_ref.create(&job.path).await?;
+                let mask = plan.tables.get(&t.oid).cloned().map(|mut m| {
+                    if job.part.is_some() {
+                        // Row numbers in errors count from the chunk's first row.
+                        m.table = format!("{} (chunk {})", m.table, job.path);
+                    }
+                    m
+                });
                 let filter = plan.filters.get(&t.oid).map(String::as_str);
-                let rows = copy_out::RowHandling { mask, leak: bloom.clone(), filter };
+                let rows = copy_out::RowHandling {
+                    mask,
+                    leak: bloom.clone(),
+                    filter,
+                    pages: job.pages,
+                    inline: inline.clone(),
+                };
                 Ok::<_, CreateError>(
                     copy_out::dump_table(client, t, file, opts.compress_level, rows, on_progress).await?,
                 )
             }
             .await;
+            if job.remembers && result.is_ok() {
+                remembering.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
             bar.finish();
             match result {
                 Ok(dumped) => {
                     tracing::info!(
-                        table = %t.display_name(),
+                        table = %label,
                         rows = dumped.stats.rows,
                         raw_bytes = dumped.stats.raw_bytes,
                         stored_bytes = dumped.file.bytes,
                         "table dumped"
                     );
-                    done.push((slot, dumped));
+                    done.push((job.slot, job.part, dumped, inline));
                 }
                 Err(e) => {
                     failed.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -418,10 +477,23 @@ async fn dump_all(
     for r in results {
         dumped_all.extend(r?);
     }
-    dumped_all.sort_by_key(|(slot, _)| *slot);
-    for (slot, dumped) in dumped_all {
-        tables[slot].rows = dumped.stats.rows;
-        tables[slot].raw_bytes = dumped.stats.raw_bytes;
+    dumped_all.sort_by_key(|(slot, part, _, _)| (*slot, part.map(|p| p.0)));
+    // Files probed as they were dumped, with what the probes found.
+    let mut probed = std::collections::HashMap::new();
+    for (slot, part, dumped, inline) in dumped_all {
+        if let Some(inline) = inline {
+            probed.insert(dumped.file.path.clone(), (slot, inline.tally()));
+        }
+        let entry = &mut tables[slot];
+        entry.rows += dumped.stats.rows;
+        entry.raw_bytes += dumped.stats.raw_bytes;
+        if part.is_some() {
+            entry.chunks.push(ChunkEntry {
+                file: dumped.file.path.clone(),
+                rows: dumped.stats.rows,
+                raw_bytes: dumped.stats.raw_bytes,
+            });
+        }
         writer.add(dumped.file);
     }
 
@@ -434,70 +506,93 @@ async fn dump_all(
         sequences.push(SequenceEntry { schema: s.schema.clone(), name: s.name.clone(), last_value, is_called });
     }
     let leak_scan = match &bloom {
-        Some(bloom) => Some(scan_for_leaks(writer, catalog, plan, &tables, bloom, opts.jobs).await?),
+        Some(bloom) => Some(scan_for_leaks(writer, catalog, plan, &tables, bloom, probed, opts.jobs).await?),
         None => None,
     };
     Ok((schema, tables, sequences, leak_scan))
 }
 
-/// Reads every data file back and probes the fields that could carry an
-/// original value; any hit is an error.
+/// How the leak scan probes each COPY column of a table: fields of maskers
+/// that make their output from scratch are not probed; fields of types
+/// without words are probed whole.
+fn probes_for(t: &crate::source::catalog::Table, plan: &MaskPlan) -> Vec<leak::Probe> {
+    let table = t.display_name();
+    t.copy_columns()
+        .iter()
+        .map(|col| {
+            let masker =
+                plan.coverage.iter().find(|c| c.table == table && &c.column == col).and_then(|c| match &c.coverage {
+                    crate::plan::masking::Coverage::Masked { masker, .. } => Some(masker.as_str()),
+                    _ => None,
+                });
+            let class = t.columns.iter().find(|c| &c.name == col).map_or(crate::mask::TypeClass::Other, |c| {
+                crate::mask::ColumnInfo::from_type(&c.type_name, false, false).class
+            });
+            leak::Probe::for_column(class, masker)
+        })
+        .collect()
+}
+
+/// Files probed as they were dumped: path → (table slot, (fields tested, hits per column)).
+type Probed = std::collections::HashMap<String, (usize, (u64, Vec<u64>))>;
+
+/// Reads back every data file that was not probed as it was dumped, probes
+/// the fields that could carry an original value, and adds what the inline
+/// probes found; any hit is an error.
 async fn scan_for_leaks(
     writer: &SnapshotWriter<'_>,
     catalog: &Catalog,
     plan: &MaskPlan,
     tables: &[TableEntry],
     bloom: &Arc<Bloom>,
+    probed: Probed,
     jobs: usize,
 ) -> Result<LeakScan, CreateError> {
     use futures_util::StreamExt;
+    let probed = &probed;
     let scans = tables.iter().filter_map(|entry| {
-        let path = entry.file.as_ref()?;
         let t = catalog.tables.iter().find(|t| t.schema == entry.schema && t.name == entry.name)?;
         let table = t.display_name();
-        // Fields of maskers that make their output from scratch are not probed.
-        let probe: Vec<bool> = entry
-            .columns
-            .iter()
-            .map(|col| {
-                let masker = plan.coverage.iter().find(|c| c.table == table && &c.column == col).and_then(|c| match &c
-                    .coverage
-                {
-                    crate::plan::masking::Coverage::Masked { masker, .. } => Some(masker.as_str()),
-                    _ => None,
-                });
-                !masker.is_some_and(leak::generative)
-            })
-            .collect();
-        let key = format!("{}/{path}", writer.id());
-        let bloom = Arc::clone(bloom);
-        Some(async move {
-            let reader = writer.store().open(&key).await.map_err(|e| e.to_string())?;
-            let (tested, counts) = leak::scan_file(reader, probe, bloom).await?;
-            Ok::<_, String>((table, &entry.columns, tested, counts))
-        })
+        let probe = probes_for(t, plan);
+        let files: Vec<_> = entry.data_files().into_iter().map(|(path, _)| path.to_string()).collect();
+        Some(files.into_iter().map(move |path| {
+            let (table, probe, bloom) = (table.clone(), probe.clone(), Arc::clone(bloom));
+            async move {
+                if let Some((_, (tested, counts))) = probed.get(&path) {
+                    return Ok::<_, String>((table, &entry.columns, *tested, counts.clone()));
+                }
+                let reader =
+                    writer.store().open(&format!("{}/{path}", writer.id())).await.map_err(|e| e.to_string())?;
+                let (tested, counts) = leak::scan_file(reader, probe, bloom).await?;
+                Ok((table, &entry.columns, tested, counts))
+            }
+        }))
     });
+    let scans = scans.flatten();
     let results: Vec<Result<_, String>> =
         futures_util::stream::iter(scans).buffer_unordered(jobs.max(1)).collect().await;
     let mut fields_tested = 0;
-    let mut hits = Vec::new();
+    let mut by_column = std::collections::BTreeMap::new();
     for r in results {
         let (table, columns, tested, counts) =
             r.map_err(|e| CreateError::Source(SourceError::Other(format!("leak scan: {e}"))))?;
         fields_tested += tested;
         for (i, n) in counts.iter().enumerate() {
             if *n > 0 {
-                hits.push((format!("{table}.{}", columns[i]), *n));
+                *by_column.entry(format!("{table}.{}", columns[i])).or_insert(0) += *n;
             }
         }
     }
-    hits.sort();
+    let hits: Vec<(String, u64)> = by_column.into_iter().collect();
+    let files = tables.iter().map(|t| t.data_files().len()).sum::<usize>();
+    let inline = probed.len();
     tracing::info!(
         remembered = bloom.inserted(),
         fields_tested,
         false_positive_rate = bloom.false_positive_rate(),
-        "leak scan: {} original values and tokens remembered, {fields_tested} fields tested, {} column(s) with hits",
+        "leak scan: {} original values and tokens remembered, {fields_tested} fields tested ({inline} file(s) probed as they were dumped, {} read back), {} column(s) with hits",
         bloom.inserted(),
+        files.saturating_sub(inline),
         hits.len()
     );
     if !hits.is_empty() {
@@ -510,6 +605,74 @@ async fn scan_for_leaks(
         fields_tested,
         hits,
     })
+}
+
+/// One unit of work of the dump: a table, or one chunk of it.
+struct Job<'a> {
+    /// The table's entry in the manifest.
+    slot: usize,
+    table: &'a crate::source::catalog::Table,
+    path: String,
+    pages: Option<copy_out::Pages>,
+    /// Estimated work ([`cost_of`]), to start with the longest.
+    cost: u64,
+    /// Which chunk of how many.
+    part: Option<(usize, usize)>,
+    /// The table has columns whose originals the leak scan remembers.
+    remembers: bool,
+}
+
+/// Work of masking one value, in bytes of table: a masked value costs
+/// about 2 µs (a keyed hash, a seeded generator, the fake value), the time
+/// it takes to read and compress some 400 bytes.
+const MASKED_VALUE_COST: u64 = 400;
+/// Chunks no smaller than this, whatever the database size.
+const MIN_CHUNK: u64 = 32 * 1024 * 1024;
+/// Chunks no larger than this: a huge table is spread over all workers.
+const MAX_CHUNK: u64 = 1024 * 1024 * 1024;
+
+/// A table's estimated work in bytes: its size on disk plus its masked values.
+fn cost_of(t: &crate::source::catalog::Table, plan: &MaskPlan) -> u64 {
+    let masked = plan.tables.get(&t.oid).map_or(0, |m| m.columns.len()) as u64;
+    let rows = t.estimated_rows.max(0) as u64;
+    (t.bytes.max(0) as u64).saturating_add(rows.saturating_mul(masked).saturating_mul(MASKED_VALUE_COST))
+}
+
+/// The chunk size when none is given: a quarter of each worker's share of
+/// the work, between 32 MiB and 1 GiB, so that the largest unit of work is
+/// small next to the whole run.
+fn auto_chunk_cost(catalog: &Catalog, selection: &Selection, plan: &MaskPlan, jobs: usize) -> u64 {
+    let total: u64 = catalog
+        .tables
+        .iter()
+        .filter(|t| t.kind == RelKind::Table && selection.with_rows.contains(&t.oid))
+        .map(|t| cost_of(t, plan))
+        .sum();
+    (total / (4 * jobs.max(1) as u64)).clamp(MIN_CHUNK, MAX_CHUNK)
+}
+
+/// The page ranges a table is dumped in: one (the whole table) unless its
+/// work is more than `chunk_cost` and the server scans ctid ranges
+/// efficiently (PostgreSQL 14+); at most 1,000.
+async fn chunks_of(
+    session: &SourceSession,
+    t: &crate::source::catalog::Table,
+    cost: u64,
+    chunk_cost: u64,
+) -> Result<Vec<copy_out::Pages>, CreateError> {
+    if session.server_version_num < 140_000 || cost <= chunk_cost {
+        return Ok(vec![copy_out::Pages { start: 0, end: None }]);
+    }
+    let row = session
+        .client
+        .query_one(
+            "SELECT pg_catalog.pg_relation_size($1::oid::regclass) / pg_catalog.current_setting('block_size')::int8",
+            &[&t.oid],
+        )
+        .await
+        .map_err(|e| SourceError::query(format!("reading the size of table {}", t.display_name()), &e))?;
+    let pages = row.get::<_, i64>(0).max(0) as u64;
+    Ok(copy_out::Pages::split(pages, cost.div_ceil(chunk_cost.max(1)).min(1000)))
 }
 
 /// A file-name-safe stem for a table: readable, never ambiguous thanks to the

@@ -46,17 +46,19 @@ pub async fn export<W: AsyncWrite + Unpin>(store: &dyn Store, snap: &Listed, out
     )
     .await
     .map_err(io)?;
-    for t in &m.tables {
-        let Some(path) = &t.file else { continue };
+    for t in m.tables.iter().filter(|t| t.has_data()) {
         out.write_all(format!("{};\n", restore::copy_in_sql(t).replace("FROM STDIN", "FROM stdin")).as_bytes())
             .await
             .map_err(io)?;
-        let reader = store.open(&format!("{}/{}", snap.id, path)).await?;
-        let mut chunks = encode::decompress_stream(reader, 4);
-        while let Some(chunk) = chunks.recv().await {
-            let chunk =
-                chunk.map_err(|e| RestoreError::Load { what: format!("reading {path}"), reason: e.to_string() })?;
-            out.write_all(&chunk).await.map_err(io)?;
+        // A chunked table's parts follow one another in one COPY.
+        for (path, _) in t.data_files() {
+            let reader = store.open(&format!("{}/{}", snap.id, path)).await?;
+            let mut chunks = encode::decompress_stream(reader, 4);
+            while let Some(chunk) = chunks.recv().await {
+                let chunk =
+                    chunk.map_err(|e| RestoreError::Load { what: format!("reading {path}"), reason: e.to_string() })?;
+                out.write_all(&chunk).await.map_err(io)?;
+            }
         }
         out.write_all(b"\\.\n\n").await.map_err(io)?;
     }

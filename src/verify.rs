@@ -31,23 +31,24 @@ pub struct Verified {
 pub async fn files(store: &dyn Store, snap: &Listed) -> Result<Verified, RestoreError> {
     snapshot::verify(store, snap).await?;
     let mut v = Verified { files: snap.manifest.files.len(), ..Default::default() };
-    for t in &snap.manifest.tables {
-        let Some(path) = &t.file else { continue };
-        let reader = store.open(&format!("{}/{path}", snap.id)).await?;
-        let mut chunks = crate::encode::decompress_stream(reader, 4);
-        let mut rows = 0u64;
-        while let Some(c) = chunks.recv().await {
-            let c = c.map_err(|e| RestoreError::Load { what: format!("reading {path}"), reason: e.to_string() })?;
-            rows += c.iter().filter(|&&b| b == b'\n').count() as u64;
-        }
-        if rows != t.rows {
-            return Err(RestoreError::Load {
-                what: format!("checking {path}"),
-                reason: format!("it holds {rows} rows, the manifest says {}", t.rows),
-            });
+    for t in snap.manifest.tables.iter().filter(|t| t.has_data()) {
+        for (path, expected) in t.data_files() {
+            let reader = store.open(&format!("{}/{path}", snap.id)).await?;
+            let mut chunks = crate::encode::decompress_stream(reader, 4);
+            let mut rows = 0u64;
+            while let Some(c) = chunks.recv().await {
+                let c = c.map_err(|e| RestoreError::Load { what: format!("reading {path}"), reason: e.to_string() })?;
+                rows += c.iter().filter(|&&b| b == b'\n').count() as u64;
+            }
+            if rows != expected {
+                return Err(RestoreError::Load {
+                    what: format!("checking {path}"),
+                    reason: format!("it holds {rows} rows, the manifest says {expected}"),
+                });
+            }
+            v.rows += rows;
         }
         v.tables += 1;
-        v.rows += rows;
     }
     Ok(v)
 }

@@ -26,13 +26,17 @@ pub struct Args {
     #[arg(long, env = "SCRUBSNAP_TARGET", hide_env_values = true)]
     target: Option<String>,
 
-    /// Drop what the snapshot will create before loading (in the same transaction).
+    /// Drop what the snapshot will create before loading.
     #[arg(long)]
     clean: bool,
 
     /// Create the target database if it does not exist.
     #[arg(long)]
     create: bool,
+
+    /// Connections loading tables and building indexes at once (default: the number of cores). With more than one, a failure drops what the restore created; with 1, everything happens in one transaction and a failure leaves the target untouched.
+    #[arg(long, short = 'j', env = "SCRUBSNAP_JOBS", value_parser = clap::value_parser!(u32).range(1..=64))]
+    jobs: Option<u32>,
 }
 
 pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
@@ -41,12 +45,20 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
     tracing::info!(snapshot = %snap.id, target = %target, "restoring snapshot");
-    let opts = RestoreOptions { clean: args.clean, create: args.create };
+    let jobs = args
+        .jobs
+        .map(|j| j as usize)
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let opts = RestoreOptions { clean: args.clean, create: args.create, jobs };
     let stats =
         restore::restore(store.as_ref(), &snap, &target, &ProcessEnv, &opts, &ctx.progress).await.map_err(|e| {
             let config = e.is_config();
-            let e = anyhow::Error::new(e)
-                .context(format!("restore of {} into {target} failed; nothing was committed to the target", snap.id));
+            let context = if e.touched_target() {
+                format!("restore of {} into {target} failed", snap.id)
+            } else {
+                format!("restore of {} into {target} failed; nothing was committed to the target", snap.id)
+            };
+            let e = anyhow::Error::new(e).context(context);
             if config {
                 Failure::config(e)
             } else {

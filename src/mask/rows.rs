@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::{Masker, Seeder};
 use crate::copy_text::{self, Field};
+use crate::review::leak::{Inline, Probe, Slot};
 
 /// What to do when a masker fails on a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,17 +64,36 @@ pub struct RowMasker {
     row: u64,
     decoded: Vec<u8>,
     leak: Option<Arc<crate::review::leak::Bloom>>,
+    /// Probing the output for the leak scan, with the slots of the batch.
+    inline: Option<Arc<Inline>>,
+    slots: Vec<(usize, u64, Slot)>,
+    probe_buf: Vec<u8>,
 }
 
 impl RowMasker {
     pub fn new(mut plan: TableMask) -> Self {
         plan.columns.sort_by_key(|c| c.index);
-        RowMasker { plan, carry: Vec::new(), row: 0, decoded: Vec::new(), leak: None }
+        RowMasker {
+            plan,
+            carry: Vec::new(),
+            row: 0,
+            decoded: Vec::new(),
+            leak: None,
+            inline: None,
+            slots: Vec::new(),
+            probe_buf: Vec::new(),
+        }
     }
 
     /// Remembers the originals of text columns in the leak scan's filter.
     pub fn with_leak_filter(mut self, bloom: Option<Arc<crate::review::leak::Bloom>>) -> Self {
         self.leak = bloom;
+        self
+    }
+
+    /// Probes the output rows for the leak scan as they pass.
+    pub fn with_inline_probe(mut self, inline: Option<Arc<Inline>>) -> Self {
+        self.inline = inline;
         self
     }
 
@@ -102,6 +122,9 @@ impl RowMasker {
             pos += nl + 1;
         }
         self.carry.extend_from_slice(&rest[pos..]);
+        if let Some(inline) = &self.inline {
+            inline.check(&mut self.slots);
+        }
         Ok(())
     }
 
@@ -130,7 +153,19 @@ impl RowMasker {
             let Some(rule) = rule else {
                 match field {
                     Field::Null => out.extend_from_slice(copy_text::NULL),
-                    Field::Value(v) => out.extend_from_slice(v),
+                    Field::Value(v) => {
+                        out.extend_from_slice(v);
+                        if let Some(inline) = self.inline.as_ref().filter(|p| p.probe(i) != Probe::Skip) {
+                            let value = if v.contains(&b'\\') {
+                                self.probe_buf.clear();
+                                copy_text::decode_into(v, &mut self.probe_buf);
+                                &self.probe_buf[..]
+                            } else {
+                                v
+                            };
+                            inline.queue(i, self.row, value, &mut self.slots);
+                        }
+                    }
                 }
                 continue;
             };
@@ -183,6 +218,9 @@ impl RowMasker {
                         }
                     }
                     copy_text::encode_into(v.as_bytes(), out);
+                    if let Some(inline) = &self.inline {
+                        inline.queue(i, self.row, v.as_bytes(), &mut self.slots);
+                    }
                 }
             }
         }
@@ -225,6 +263,28 @@ mod tests {
         }
         m.finish().unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "1\tXx9-\tkeep\\tme\n2\t\\N\tz\n3\t\tq\n4\txxxx\t\\N\n");
+    }
+
+    #[test]
+    fn the_inline_probe_counts_fields_holding_an_original() {
+        use crate::review::leak::{Bloom, Inline, Probe};
+        let bloom = Arc::new(Bloom::new(1 << 16));
+        bloom.remember("alice@example.com");
+        bloom.remember("Call 0207 946 0958");
+        let probe = Arc::new(Inline::new(vec![Probe::Whole, Probe::Full, Probe::Skip], Arc::clone(&bloom)));
+        let plan = TableMask { table: "public.t".into(), columns: Vec::new() };
+        let mut m = RowMasker::new(plan).with_inline_probe(Some(Arc::clone(&probe)));
+        let input =
+            b"1\tto alice@example.com\\tor 020 7946 0958\talice@example.com\n2\t\\N\tx\n02079460958\tnothing\tz\n";
+        let mut out = Vec::new();
+        for chunk in input.chunks(7) {
+            m.process(chunk, &mut out).unwrap();
+        }
+        m.finish().unwrap();
+        assert_eq!(&out[..], &input[..], "rows pass through unchanged");
+        // Row 1's text field holds two originals and counts once; the skipped
+        // column is not tested; the phone in an integer-like field is found whole.
+        assert_eq!(probe.tally(), (5, vec![1, 1, 0]));
     }
 
     #[test]

@@ -1,10 +1,16 @@
 //! `restore`: loads a snapshot into a target database.
 //!
-//! Every checksum is verified before the target is touched. Then, in one
-//! transaction: the `--clean` drops if asked, pre-data, each table through
-//! `COPY ... FROM STDIN` streamed out of its gzip file, sequence values,
-//! post-data (indexes, constraints, triggers, materialized view refreshes).
-//! A failure rolls everything back, so the target is as it was.
+//! Every checksum is verified before the target is touched. With one job,
+//! everything happens in one transaction: the `--clean` drops if asked,
+//! pre-data, each table through `COPY ... FROM STDIN` streamed out of its
+//! gzip files, sequence values, post-data (indexes, constraints, triggers,
+//! materialized view refreshes); a failure rolls everything back, so the
+//! target is as it was. With more, [`parallel`] loads files and builds
+//! indexes on several connections, and undoes a failure by dropping what it
+//! created.
+
+mod parallel;
+pub mod post_data;
 
 use futures_util::SinkExt;
 use tokio_postgres::Client;
@@ -25,6 +31,8 @@ pub struct RestoreOptions {
     pub clean: bool,
     /// Create the target database when it does not exist.
     pub create: bool,
+    /// Connections loading at once; 0 or 1 restores in one transaction.
+    pub jobs: usize,
 }
 
 /// Why a restore failed.
@@ -43,12 +51,28 @@ pub enum RestoreError {
     NotEmpty { target: String, objects: String },
     #[error("{what}: {reason}")]
     Load { what: String, reason: String },
+    /// A parallel restore failed after its schema was committed, and what
+    /// it had created was dropped again (exit 2).
+    #[error("{cause}; {}", undone_note(*.clean, .undo_failed.as_deref()))]
+    Undone { cause: Box<RestoreError>, clean: bool, undo_failed: Option<String> },
+}
+
+fn undone_note(clean: bool, undo_failed: Option<&str>) -> String {
+    match (undo_failed, clean) {
+        (Some(e), _) => format!("dropping what the restore had created failed too, so the target is half restored: {e}"),
+        (None, false) => "what the restore had created was dropped again, so the target is empty as it was".into(),
+        (None, true) => "what the restore had created was dropped again; the objects --clean had dropped are gone (use --jobs 1 for a restore that leaves the target untouched on failure)".into(),
+    }
 }
 
 impl RestoreError {
     /// Whether the user must change the invocation (exit 1).
     pub fn is_config(&self) -> bool {
         matches!(self, RestoreError::NotEmpty { .. } | RestoreError::Connect(ConnectError::Settings(_)))
+    }
+    /// Whether the target may have changed (a parallel restore undone).
+    pub fn touched_target(&self) -> bool {
+        matches!(self, RestoreError::Undone { .. })
     }
     fn load(what: impl Into<String>, e: &tokio_postgres::Error) -> Self {
         RestoreError::Load { what: what.into(), reason: conn::describe_pg_error(e) }
@@ -103,9 +127,14 @@ pub async fn restore(
         }
     }
     client
-        .batch_execute(&format!("{DUMP_SETTINGS}; SET client_encoding = 'UTF8'; BEGIN"))
+        .batch_execute(&format!("{DUMP_SETTINGS}; SET client_encoding = 'UTF8'"))
         .await
-        .map_err(|e| RestoreError::load("starting the restore transaction", &e))?;
+        .map_err(|e| RestoreError::load("setting up the restore connection", &e))?;
+    if opts.jobs > 1 {
+        let target = parallel::Target { client: &client, spec: target, env, opts };
+        return parallel::restore(target, store, snap, &scripts, progress).await;
+    }
+    client.batch_execute("BEGIN").await.map_err(|e| RestoreError::load("starting the restore transaction", &e))?;
     match load(&client, store, snap, &scripts, opts, progress).await {
         Ok(stats) => {
             client.batch_execute("COMMIT").await.map_err(|e| RestoreError::load("committing the restore", &e))?;
@@ -135,10 +164,15 @@ async fn load(
         .map_err(|e| RestoreError::load("creating the schema (pre-data)", &e))?;
     // pg_dump's scripts clear search_path; our statements are qualified.
     let mut stats = RestoreStats::default();
-    for t in &snap.manifest.tables {
-        let Some(path) = &t.file else { continue };
+    for t in snap.manifest.tables.iter().filter(|t| t.has_data()) {
         let bar = progress.table("loading", &format!("{}.{}", t.schema, t.name));
-        let rows = load_table(client, store, snap, t, path, &bar).await;
+        let mut rows = Ok(0);
+        for (path, expected) in t.data_files() {
+            rows = match rows {
+                Ok(n) => load_file(client, store, snap, t, (path, expected), &bar).await.map(|r| n + r),
+                e => e,
+            };
+        }
         bar.finish();
         let rows = rows?;
         tracing::info!(table = %format!("{}.{}", t.schema, t.name), rows, "table loaded");
@@ -212,12 +246,13 @@ pub fn copy_in_sql(t: &TableEntry) -> String {
     format!("COPY {}{} FROM STDIN", t.qualified(), sql::column_list(&t.columns))
 }
 
-async fn load_table(
+/// Loads one data file (a table, or one chunk of it) and checks its row count.
+async fn load_file(
     client: &Client,
     store: &dyn Store,
     snap: &Listed,
     t: &TableEntry,
-    path: &str,
+    (path, expected): (&str, u64),
     bar: &crate::progress::TableProgress,
 ) -> Result<u64, RestoreError> {
     let name = format!("{}.{}", t.schema, t.name);
@@ -238,10 +273,10 @@ async fn load_table(
         sink.send(chunk).await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
     }
     let rows = sink.finish().await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
-    if rows != t.rows {
+    if rows != expected {
         return Err(RestoreError::Load {
-            what: format!("loading table {name}"),
-            reason: format!("{rows} rows loaded, the manifest says {}", t.rows),
+            what: format!("loading table {name} from {path}"),
+            reason: format!("{rows} rows loaded, the manifest says {expected}"),
         });
     }
     Ok(rows)

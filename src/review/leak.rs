@@ -2,18 +2,21 @@
 //! column reached it.
 //!
 //! While rows are masked, the original values of masked text columns (whole,
-//! and their word-like tokens) are remembered as keyed hashes in a Bloom
+//! and their word-like tokens) are remembered as seeded hashes in a Bloom
 //! filter of fixed size: memory stays bounded whatever the data, and the
 //! filter holds no value in the clear. Before publishing, every data file is
 //! read back and every field that could carry an original (kept and unruled
 //! columns, and the output of maskers that pass parts of their input
 //! through: json, pii_scrub, partial, regex_replace, template) is tested,
-//! whole and token by token. Any hit blocks publishing; the report names
-//! table, column and count, never the value.
+//! whole and token by token; fields of types without words (numbers, dates,
+//! times, UUIDs, addresses) are tested whole only. Any hit blocks
+//! publishing; the report names table, column and count, never the value.
 //!
 //! What it cannot see: originals shorter than 4 characters (or purely
-//! numeric ones shorter than 8), values of non-text masked columns, and
-//! copies that were transformed (re-formatted phone numbers, case changes).
+//! numeric ones shorter than 8), values of non-text masked columns, a token
+//! of a masked text (an email, a long number) copied alone into a column of
+//! a type without words, and copies that were transformed (re-formatted
+//! phone numbers, case changes).
 
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,11 +25,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub const DEFAULT_BYTES: usize = 32 * 1024 * 1024;
 const HASHES: u32 = 7;
 
-/// A Bloom filter of keyed hashes, shared by the masking threads.
+/// Where one value's bits are in the filter.
+#[derive(Debug, Clone, Copy)]
+pub struct Slot {
+    base: usize,
+    h2: u64,
+}
+
+/// A Bloom filter of seeded hashes, shared by the masking threads.
 pub struct Bloom {
     bits: Vec<AtomicU64>,
     m: u64,
-    keys: (u64, u64),
+    state: foldhash::quality::FixedState,
     inserted: AtomicU64,
 }
 
@@ -37,64 +47,97 @@ impl Bloom {
         let words = (bytes / 64).max(16) * 8;
         let mut bits = Vec::with_capacity(words);
         bits.resize_with(words, || AtomicU64::new(0));
-        let keys = (rand::random(), rand::random());
-        Bloom { bits, m: words as u64 * 64, keys, inserted: AtomicU64::new(0) }
+        let state = foldhash::quality::FixedState::with_seed(rand::random());
+        Bloom { bits, m: words as u64 * 64, state, inserted: AtomicU64::new(0) }
     }
 
+    /// One seeded foldhash per value; a SplitMix64 finaliser of it picks the
+    /// bits inside the block. The filter lives only in memory for one run,
+    /// with a random seed, so a fast hash serves: it needs spread, not secrecy.
     fn hashes(&self, v: &[u8]) -> (u64, u64) {
-        let mut a = siphasher::sip::SipHasher24::new_with_keys(self.keys.0, self.keys.1);
-        a.write(v);
-        let h1 = a.finish();
-        let mut b = siphasher::sip::SipHasher24::new_with_keys(self.keys.1, self.keys.0 ^ 0x9e37_79b9_7f4a_7c15);
-        b.write(v);
-        (h1, b.finish() | 1)
+        use std::hash::BuildHasher;
+        let mut h = self.state.build_hasher();
+        h.write(v);
+        let h1 = h.finish();
+        let mut z = h1 ^ 0x9e37_79b9_7f4a_7c15;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (h1, z ^ (z >> 31))
     }
 
-    /// The bits of a value, all inside one 512-bit block (one cache line):
-    /// a blocked Bloom filter, one memory miss per probe instead of seven.
-    fn positions(&self, v: &[u8]) -> impl Iterator<Item = (usize, u64)> {
+    /// Where a value's bits are: all inside one 512-bit block (one cache
+    /// line), a blocked Bloom filter, one memory miss per probe instead of seven.
+    pub fn slot(&self, v: &[u8]) -> Slot {
         let (h1, h2) = self.hashes(v);
         let blocks = (self.m / 512).max(1);
-        let base = (h1 % blocks) as usize * 8;
+        // Multiply-shift maps h1 onto the blocks without a division.
+        let block = ((u128::from(h1) * u128::from(blocks)) >> 64) as usize;
+        Slot { base: block * 8, h2 }
+    }
+
+    fn words(slot: Slot) -> impl Iterator<Item = (usize, u64)> {
         (0..HASHES).map(move |i| {
-            let bit = (h2 >> (9 * i)) & 511;
-            (base + (bit / 64) as usize, 1u64 << (bit % 64))
+            let bit = (slot.h2 >> (9 * i)) & 511;
+            (slot.base + (bit / 64) as usize, 1u64 << (bit % 64))
         })
     }
 
     fn insert_raw(&self, v: &[u8]) {
-        for (word, mask) in self.positions(v) {
+        for (word, mask) in Self::words(self.slot(v)) {
             self.bits[word].fetch_or(mask, Ordering::Relaxed);
         }
         self.inserted.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Whether all bits of a slot are set. Looking up a batch of slots
+    /// computed beforehand lets the processor wait for several memory
+    /// misses at once.
+    pub fn contains(&self, slot: Slot) -> bool {
+        Self::words(slot).all(|(word, mask)| self.bits.get(word).is_some_and(|w| w.load(Ordering::Relaxed) & mask != 0))
+    }
+
     fn contains_raw(&self, v: &[u8]) -> bool {
-        self.positions(v).all(|(word, mask)| self.bits[word].load(Ordering::Relaxed) & mask != 0)
+        self.contains(self.slot(v))
     }
 
     /// Remembers an original value: whole, its identifying tokens (emails,
     /// long numbers) and the digits of phone-like numbers in it.
     pub fn remember(&self, value: &str) {
-        if worth(value) {
-            self.insert_raw(value.as_bytes());
-        }
-        for t in tokens(value) {
-            if t.len() != value.len() && identifying(t) {
-                self.insert_raw(t.as_bytes());
-            }
-        }
-        for d in digit_runs(value) {
-            self.insert_raw(d.as_bytes());
-        }
+        keys(value, false, |k| {
+            self.insert_raw(k);
+            false
+        });
     }
 
     /// Whether an output value, one of its identifying tokens, or the digits
     /// of a phone-like number in it, is a remembered original.
     pub fn probe(&self, value: &str) -> bool {
-        (worth(value) && self.contains_raw(value.as_bytes()))
-            || tokens(value).any(|t| identifying(t) && self.contains_raw(t.as_bytes()))
-            || digit_runs(value).any(|d| self.contains_raw(d.as_bytes()))
+        keys(value, true, |k| self.contains_raw(k))
+    }
+
+    /// Whether an output value of a column whose type has no words to split
+    /// (numbers, dates, times, UUIDs, network addresses) is a remembered
+    /// original, whole, or as the digits of a phone number (a phone kept in a
+    /// bigint column).
+    pub fn probe_whole(&self, value: &str) -> bool {
+        whole_keys(value, |k| self.contains_raw(k))
+    }
+
+    /// The slots a field is looked up at, as `how` says.
+    pub fn slots(&self, value: &str, how: Probe, mut visit: impl FnMut(Slot)) {
+        let each = |k: &[u8]| {
+            visit(self.slot(k));
+            false
+        };
+        match how {
+            Probe::Skip => {}
+            Probe::Whole => {
+                whole_keys(value, each);
+            }
+            Probe::Full => {
+                keys(value, true, each);
+            }
+        }
     }
 
     /// Entries remembered.
@@ -115,6 +158,130 @@ impl Bloom {
         let k = f64::from(HASHES);
         (1.0 - (-k * n / self.m as f64).exp()).powf(k)
     }
+}
+
+/// Visits the keys of a value, as [`Bloom::remember`] stores them and
+/// [`Bloom::probe`] looks them up, until `visit` returns true (and then
+/// returns true): the whole value when it is worth it, its identifying
+/// tokens (with `every_token`, also a token that is the whole value), and
+/// `#` + the digits of each phone-like span.
+///
+/// ASCII values, nearly all, take one pass over their bytes; others go
+/// through the `char` functions below, which define the same keys.
+fn keys(value: &str, every_token: bool, mut visit: impl FnMut(&[u8]) -> bool) -> bool {
+    if !value.is_ascii() {
+        return (worth(value) && visit(value.as_bytes()))
+            || tokens(value)
+                .filter(|t| (every_token || t.len() != value.len()) && identifying(t))
+                .any(|t| visit(t.as_bytes()))
+            || digit_runs(value).any(|d| visit(d.as_bytes()));
+    }
+    let b = value.as_bytes();
+    let mut digits = 0;
+    let mut numeric = true;
+    for &c in b {
+        digits += usize::from(c.is_ascii_digit());
+        numeric &= c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b' ' | b',' | b':');
+    }
+    if b.len() >= 4 && (!numeric || b.len() >= 8) && visit(b) {
+        return true;
+    }
+    for t in b.split(|&c| ascii_separator(c)) {
+        let t = trim_ascii_token(t);
+        if t.is_empty() || (!every_token && t.len() == b.len()) {
+            continue;
+        }
+        let (mut at, mut dot, mut d) = (false, false, 0);
+        for &c in t {
+            at |= c == b'@';
+            dot |= c == b'.';
+            d += usize::from(c.is_ascii_digit());
+        }
+        if ((at && dot && t.len() >= 6) || d >= 6) && visit(t) {
+            return true;
+        }
+    }
+    if digits < 8 {
+        return false;
+    }
+    // Phone-like spans: the digits of each run of digits, spaces, dots,
+    // dashes and brackets, from its first digit to its last.
+    let mut i = 0;
+    let mut key = Vec::new();
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_digit() || matches!(b[i], b' ' | b'(' | b')' | b'.' | b'-')) {
+            i += 1;
+        }
+        key.clear();
+        key.push(b'#');
+        key.extend(b[start..i].iter().filter(|c| c.is_ascii_digit()));
+        if key.len() > 8 && visit(&key) {
+            return true;
+        }
+    }
+    false
+}
+
+/// The keys of a field tested whole: the value (when worth it), and `#` +
+/// its digits when it is made only of a phone number's characters.
+fn whole_keys(value: &str, mut visit: impl FnMut(&[u8]) -> bool) -> bool {
+    if worth(value) && visit(value.as_bytes()) {
+        return true;
+    }
+    let digits = value.bytes().filter(u8::is_ascii_digit).count();
+    if digits < 8 || !value.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b' ' | b'(' | b')'))
+    {
+        return false;
+    }
+    let mut key = Vec::with_capacity(digits + 1);
+    key.push(b'#');
+    key.extend(value.bytes().filter(u8::is_ascii_digit));
+    visit(&key)
+}
+
+/// The bytes [`tokens`] splits on, for ASCII text.
+fn ascii_separator(c: u8) -> bool {
+    matches!(
+        c,
+        b' ' | b'\t'
+            | b'\n'
+            | 0x0b
+            | 0x0c
+            | b'\r'
+            | b','
+            | b';'
+            | b'('
+            | b')'
+            | b'<'
+            | b'>'
+            | b'"'
+            | b'\''
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'|'
+            | b'\\'
+            | b'/'
+            | b'!'
+            | b'?'
+            | b'='
+    )
+}
+
+fn trim_ascii_token(mut t: &[u8]) -> &[u8] {
+    while let [b'.' | b':' | b'-', rest @ ..] = t {
+        t = rest;
+    }
+    while let [rest @ .., b'.' | b':' | b'-'] = t {
+        t = rest;
+    }
+    t
 }
 
 /// Values too short or too generic to identify anyone are not remembered.
@@ -150,7 +317,7 @@ fn digit_runs(s: &str) -> impl Iterator<Item = String> + '_ {
 
 /// Word-like tokens: split on white space and punctuation that never belongs
 /// to an email, a phone number or an identifier.
-pub fn tokens(s: &str) -> impl Iterator<Item = &str> {
+fn tokens(s: &str) -> impl Iterator<Item = &str> {
     s.split(|c: char| {
         c.is_whitespace()
             || matches!(
@@ -184,6 +351,89 @@ pub fn generative(masker: &str) -> bool {
     !matches!(masker, "json" | "pii_scrub" | "partial" | "regex_replace" | "template")
 }
 
+/// How the fields of one column are probed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    /// Not probed: the output of a masker that makes values from scratch.
+    Skip,
+    /// The whole value only ([`Bloom::probe_whole`]): types whose text has no
+    /// words in it. Splitting a timestamp into tokens would cost four probes
+    /// a field and report the dates free text mentions as leaks.
+    Whole,
+    /// Whole, token by token and phone-like digit runs ([`Bloom::probe`]):
+    /// text, JSON, arrays and every other type.
+    Full,
+}
+
+impl Probe {
+    /// The probe for a column of this type, masked (or not) by this masker.
+    pub fn for_column(class: crate::mask::TypeClass, masker: Option<&str>) -> Probe {
+        use crate::mask::TypeClass as C;
+        match (masker, class) {
+            (Some(m), _) if generative(m) => Probe::Skip,
+            (_, C::Integer | C::Numeric | C::Float | C::Date | C::Timestamp | C::Uuid | C::Inet | C::Boolean) => {
+                Probe::Whole
+            }
+            (_, C::Text | C::Json | C::Bytea | C::Other) => Probe::Full,
+        }
+    }
+}
+
+/// Probing rows as they are dumped, for a table that starts after the
+/// filter is complete (every table with remembered columns is dumped):
+/// the same test as reading the file back, without reading it back.
+pub struct Inline {
+    probes: Vec<Probe>,
+    bloom: std::sync::Arc<Bloom>,
+    tested: AtomicU64,
+    hits: Vec<AtomicU64>,
+}
+
+impl Inline {
+    pub fn new(probes: Vec<Probe>, bloom: std::sync::Arc<Bloom>) -> Self {
+        let hits = probes.iter().map(|_| AtomicU64::new(0)).collect();
+        Inline { probes, bloom, tested: AtomicU64::new(0), hits }
+    }
+
+    /// How the field at COPY position `i` is probed.
+    pub fn probe(&self, i: usize) -> Probe {
+        self.probes.get(i).copied().unwrap_or(Probe::Skip)
+    }
+
+    /// Queues the slots of one field's value (COPY-decoded) into `batch`;
+    /// `field` tells the fields of a column apart (the row number).
+    pub fn queue(&self, i: usize, field: u64, value: &[u8], batch: &mut Vec<(usize, u64, Slot)>) {
+        let how = self.probe(i);
+        if how == Probe::Skip {
+            return;
+        }
+        self.tested.fetch_add(1, Ordering::Relaxed);
+        let value = match std::str::from_utf8(value) {
+            Ok(v) => std::borrow::Cow::Borrowed(v),
+            Err(_) => String::from_utf8_lossy(value),
+        };
+        self.bloom.slots(&value, how, |slot| batch.push((i, field, slot)));
+    }
+
+    /// Looks up a batch of queued slots, counting each field with a hit once.
+    pub fn check(&self, batch: &mut Vec<(usize, u64, Slot)>) {
+        let mut last_hit = None;
+        for (column, field, slot) in batch.drain(..) {
+            if last_hit != Some((column, field)) && self.bloom.contains(slot) {
+                if let Some(h) = self.hits.get(column) {
+                    h.fetch_add(1, Ordering::Relaxed);
+                }
+                last_hit = Some((column, field));
+            }
+        }
+    }
+
+    /// Fields tested and hits per column so far.
+    pub fn tally(&self) -> (u64, Vec<u64>) {
+        (self.tested.load(Ordering::Relaxed), self.hits.iter().map(|h| h.load(Ordering::Relaxed)).collect())
+    }
+}
+
 /// The leak scan's result, for the manifest.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -198,12 +448,12 @@ pub struct LeakScan {
     pub hits: Vec<(String, u64)>,
 }
 
-/// Reads one data file back and probes the fields marked in `probe`, on a
-/// blocking thread (so files are scanned in parallel). Returns the number of
-/// fields tested and the hits per column.
+/// Reads one data file back and probes each field as `probe` says for its
+/// column, on a blocking thread (so files are scanned in parallel). Returns
+/// the number of fields tested and the hits per column.
 pub async fn scan_file(
     reader: crate::store::ObjectReader,
-    probe: Vec<bool>,
+    probe: Vec<Probe>,
     bloom: std::sync::Arc<Bloom>,
 ) -> Result<(u64, Vec<u64>), String> {
     let mut chunks = crate::encode::decompress_stream(reader, 4);
@@ -212,24 +462,44 @@ pub async fn scan_file(
         let mut carry: Vec<u8> = Vec::new();
         let mut tested = 0u64;
         let mut decoded = Vec::new();
+        // The slots of a batch of rows, with the field each belongs to
+        // (column, field number), looked up together.
+        let mut batch: Vec<(usize, u64, Slot)> = Vec::new();
+        let mut last_hit = None;
         while let Some(chunk) = chunks.blocking_recv() {
             let chunk = chunk.map_err(|e| e.to_string())?;
             carry.extend_from_slice(&chunk);
             let mut start = 0;
             while let Some(nl) = carry[start..].iter().position(|&b| b == b'\n') {
                 for (i, field) in crate::copy_text::fields(&carry[start..start + nl]).enumerate() {
-                    if let (Some(true), crate::copy_text::Field::Value(v)) = (probe.get(i), field) {
+                    let (Some(&how), crate::copy_text::Field::Value(v)) = (probe.get(i), field) else { continue };
+                    if how == Probe::Skip {
+                        continue;
+                    }
+                    // Most fields have no escapes: they are probed where they lie.
+                    let raw = if v.contains(&b'\\') {
                         decoded.clear();
                         crate::copy_text::decode_into(v, &mut decoded);
-                        tested += 1;
-                        if bloom.probe(&String::from_utf8_lossy(&decoded)) {
-                            hits[i] += 1;
-                        }
-                    }
+                        &decoded[..]
+                    } else {
+                        v
+                    };
+                    tested += 1;
+                    let value = match std::str::from_utf8(raw) {
+                        Ok(v) => std::borrow::Cow::Borrowed(v),
+                        Err(_) => String::from_utf8_lossy(raw),
+                    };
+                    bloom.slots(&value, how, |slot| batch.push((i, tested, slot)));
                 }
                 start += nl + 1;
             }
             carry.drain(..start);
+            for (column, field, slot) in batch.drain(..) {
+                if bloom.contains(slot) && last_hit != Some(field) {
+                    hits[column] += 1;
+                    last_hit = Some(field);
+                }
+            }
         }
         Ok((tested, hits))
     });
@@ -254,5 +524,65 @@ mod tests {
         assert!(!b.probe("42"));
         assert!(!b.probe("carol@example.com"));
         assert!(b.false_positive_rate() < 1e-6);
+    }
+
+    /// The keys of the `char` functions, which define them.
+    fn reference_keys(value: &str, every_token: bool) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        if worth(value) {
+            out.push(value.as_bytes().to_vec());
+        }
+        out.extend(
+            tokens(value)
+                .filter(|t| (every_token || t.len() != value.len()) && identifying(t))
+                .map(|t| t.as_bytes().to_vec()),
+        );
+        out.extend(digit_runs(value).map(String::into_bytes));
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_ascii_pass_finds_the_keys_the_char_functions_define(
+            value in "[a-c0-9@.:+() \\-,;/=\t\x0b]{0,40}",
+            every_token: bool,
+        ) {
+            let mut fast = Vec::new();
+            keys(&value, every_token, |k| {
+                fast.push(k.to_vec());
+                false
+            });
+            proptest::prop_assert_eq!(fast, reference_keys(&value, every_token));
+        }
+
+        #[test]
+        fn the_ascii_pass_finds_phone_numbers_as_the_char_functions_do(
+            value in "[0-9 ().+\\-]{0,30}[a@.x]?[0-9 ().\\-]{0,20}",
+        ) {
+            let mut fast = Vec::new();
+            keys(&value, true, |k| {
+                fast.push(k.to_vec());
+                false
+            });
+            proptest::prop_assert_eq!(fast, reference_keys(&value, true));
+        }
+    }
+
+    #[test]
+    fn typed_fields_are_probed_whole() {
+        use crate::mask::TypeClass;
+        let b = Bloom::new(1 << 16);
+        b.remember("Order 1234567 for +44 20 7946 0958, ref 123456789");
+        b.remember("1985-04-12");
+        assert!(b.probe_whole("1985-04-12"), "a whole text original kept in a date column");
+        assert!(b.probe_whole("442079460958"), "a phone's digits kept in a bigint column");
+        assert!(b.probe_whole("123456789"), "a long number from inside a text");
+        assert!(!b.probe_whole("1234567"), "shorter numbers are tested only in text columns");
+        assert!(b.probe("1234567"));
+        assert!(!b.probe_whole("2024-01-01 00:00:00+00"));
+        assert_eq!(Probe::for_column(TypeClass::Timestamp, None), Probe::Whole);
+        assert_eq!(Probe::for_column(TypeClass::Text, Some("pii_scrub")), Probe::Full);
+        assert_eq!(Probe::for_column(TypeClass::Text, Some("email")), Probe::Skip);
+        assert_eq!(Probe::for_column(TypeClass::Other, None), Probe::Full);
     }
 }

@@ -12,7 +12,11 @@ pub const MANIFEST: &str = "manifest.json";
 /// Identifies the document type.
 pub const FORMAT: &str = "scrubsnap-snapshot";
 /// Bumped on any change a reader of an older version could misread.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2 added tables dumped in chunks; a snapshot without chunks is
+/// still written as version 1, so older tools read it.
+pub const FORMAT_VERSION: u32 = 2;
+/// The version of a snapshot that needs nothing newer than version 1.
+pub const FORMAT_VERSION_UNCHUNKED: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,10 +90,25 @@ pub struct TableEntry {
     pub name: String,
     /// Columns in COPY order (generated columns are left out).
     pub columns: Vec<String>,
-    /// The data file, or `None` when only the structure was kept.
+    /// The data file, or `None` when only the structure was kept or the
+    /// rows are in `chunks`.
     pub file: Option<String>,
+    /// Total rows.
     pub rows: u64,
     /// Uncompressed COPY bytes.
+    pub raw_bytes: u64,
+    /// A large table dumped in parts (ranges of pages), each its own file
+    /// with its own row count; empty otherwise (format version 2).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunks: Vec<ChunkEntry>,
+}
+
+/// One part of a table dumped in chunks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChunkEntry {
+    pub file: String,
+    pub rows: u64,
     pub raw_bytes: u64,
 }
 
@@ -106,6 +125,20 @@ impl TableEntry {
     /// `"schema"."name"`, quoted for SQL.
     pub fn qualified(&self) -> String {
         crate::sql::qualified(&self.schema, &self.name)
+    }
+
+    /// The table's data files with the rows each holds, in order: its one
+    /// file, or its chunks; none when only the structure was kept.
+    pub fn data_files(&self) -> Vec<(&str, u64)> {
+        match &self.file {
+            Some(f) if self.chunks.is_empty() => vec![(f.as_str(), self.rows)],
+            _ => self.chunks.iter().map(|c| (c.file.as_str(), c.rows)).collect(),
+        }
+    }
+
+    /// Whether the snapshot holds rows of this table (possibly none).
+    pub fn has_data(&self) -> bool {
+        self.file.is_some() || !self.chunks.is_empty()
     }
 }
 

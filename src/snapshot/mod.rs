@@ -190,7 +190,7 @@ pub async fn read_manifest(store: &dyn Store, id: &str) -> Result<Manifest, Snap
         return Err(SnapshotError::BadManifest { id: id.to_string(), reason: "not a scrubsnap manifest".into() });
     }
     let version = probe.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-    if version != manifest::FORMAT_VERSION {
+    if version == 0 || version > manifest::FORMAT_VERSION {
         return Err(SnapshotError::Version { id: id.to_string(), found: version, supported: manifest::FORMAT_VERSION });
     }
     let m: Manifest = serde_json::from_value(probe)
@@ -207,14 +207,23 @@ pub async fn read_manifest(store: &dyn Store, id: &str) -> Result<Manifest, Snap
         }
     }
     // Every file the snapshot refers to must be listed (and so verified).
-    let referenced = [&m.schema.pre_data, &m.schema.post_data, &m.schema.clean]
+    let referenced = [m.schema.pre_data.as_str(), m.schema.post_data.as_str(), m.schema.clean.as_str()]
         .into_iter()
-        .chain(m.tables.iter().filter_map(|t| t.file.as_ref()));
+        .chain(m.tables.iter().flat_map(|t| t.data_files().into_iter().map(|(f, _)| f)));
     for path in referenced {
         if m.file(path).is_none() {
             return Err(SnapshotError::BadManifest {
                 id: id.to_string(),
                 reason: format!("{path} is used but not listed with a checksum"),
+            });
+        }
+    }
+    for t in m.tables.iter().filter(|t| !t.chunks.is_empty()) {
+        let sum = t.chunks.iter().fold(0u64, |a, c| a.saturating_add(c.rows));
+        if t.file.is_some() || sum != t.rows {
+            return Err(SnapshotError::BadManifest {
+                id: id.to_string(),
+                reason: format!("the chunks of table {}.{} do not add up", t.schema, t.name),
             });
         }
     }

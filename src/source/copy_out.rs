@@ -28,17 +28,54 @@ pub struct TableDump {
     pub stats: CompressStats,
 }
 
-/// The COPY statement that reads `table`, optionally only the rows matching
-/// a filter (a rules file's `where:`).
-pub fn copy_out_sql(table: &Table, filter: Option<&str>) -> String {
-    match filter {
-        None => format!("COPY {}{} TO STDOUT", table.qualified(), sql::column_list(&table.copy_columns())),
-        Some(cond) => {
-            let cols: Vec<String> = table.copy_columns().iter().map(|c| sql::ident(c)).collect();
-            let select = if cols.is_empty() { "".to_string() } else { cols.join(", ") };
-            format!("COPY (SELECT {select} FROM ONLY {} WHERE ({cond})) TO STDOUT", table.qualified())
+/// A range of heap pages of a table: one chunk of a table dumped in parts.
+/// `end: None` runs to the end of the table, so rows on pages added after
+/// the size was read are never missed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pages {
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+impl Pages {
+    /// Splits `pages` pages into `parts` ranges of about equal size; the
+    /// last one is open-ended.
+    pub fn split(pages: u64, parts: u64) -> Vec<Pages> {
+        let parts = parts.clamp(1, pages.max(1));
+        let step = pages.div_ceil(parts).max(1);
+        (0..parts).map(|i| Pages { start: i * step, end: (i + 1 < parts).then_some((i + 1) * step) }).collect()
+    }
+
+    fn condition(&self) -> String {
+        // ctid ranges are scanned by a TID range scan (PostgreSQL 14+): each
+        // chunk reads only its own pages.
+        match self.end {
+            Some(end) => format!("ctid >= '({},0)'::tid AND ctid < '({end},0)'::tid", self.start),
+            None => format!("ctid >= '({},0)'::tid", self.start),
         }
     }
+}
+
+/// The COPY statement that reads `table`, optionally only the rows matching
+/// a filter (a rules file's `where:`) and only those on some pages (a chunk).
+pub fn copy_out_sql(table: &Table, filter: Option<&str>, pages: Option<Pages>) -> String {
+    let mut conditions: Vec<String> = Vec::new();
+    if let Some(p) = pages {
+        conditions.push(p.condition());
+    }
+    if let Some(cond) = filter {
+        conditions.push(format!("({cond})"));
+    }
+    if conditions.is_empty() {
+        return format!("COPY {}{} TO STDOUT", table.qualified(), sql::column_list(&table.copy_columns()));
+    }
+    let cols: Vec<String> = table.copy_columns().iter().map(|c| sql::ident(c)).collect();
+    format!(
+        "COPY (SELECT {} FROM ONLY {} WHERE {}) TO STDOUT",
+        cols.join(", "),
+        table.qualified(),
+        conditions.join(" AND ")
+    )
 }
 
 /// What happens to a table's rows on the way out.
@@ -50,6 +87,10 @@ pub struct RowHandling<'a> {
     pub leak: Option<std::sync::Arc<crate::review::leak::Bloom>>,
     /// Only rows matching this SQL condition (a rules file's `where:`).
     pub filter: Option<&'a str>,
+    /// Only the rows on these pages (one chunk of a table dumped in parts).
+    pub pages: Option<Pages>,
+    /// Probe the output for the leak scan as it passes.
+    pub inline: Option<std::sync::Arc<crate::review::leak::Inline>>,
 }
 
 /// Dumps `table` into `file`. On error the file is aborted.
@@ -62,22 +103,23 @@ pub async fn dump_table(
     on_progress: std::sync::Arc<dyn Fn(CompressStats) + Send + Sync>,
 ) -> Result<TableDump, SourceError> {
     let name = table.display_name();
-    let RowHandling { mask, leak, filter } = rows;
+    let RowHandling { mask, leak, filter, pages, inline } = rows;
+    // Rows are split into fields only when something looks at them.
+    let masker = match (mask, &inline) {
+        (None, None) => None,
+        (mask, _) => {
+            let plan = mask.unwrap_or_else(|| TableMask { table: name.clone(), columns: Vec::new() });
+            Some(RowMasker::new(plan).with_leak_filter(leak).with_inline_probe(inline))
+        }
+    };
     let stream = client
-        .copy_out(&copy_out_sql(table, filter))
+        .copy_out(&copy_out_sql(table, filter, pages))
         .await
         .map_err(|e| SourceError::query(format!("reading table {name}"), &e))?;
     let (in_tx, in_rx) = mpsc::channel::<Bytes>(DEPTH);
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(DEPTH);
-    let compressor = tokio::task::spawn_blocking(move || {
-        encode::compress_stream(
-            in_rx,
-            out_tx,
-            level,
-            mask.map(|m| RowMasker::new(m).with_leak_filter(leak)),
-            &*on_progress,
-        )
-    });
+    let compressor =
+        tokio::task::spawn_blocking(move || encode::compress_stream(in_rx, out_tx, level, masker, &*on_progress));
 
     let read = async {
         futures_util::pin_mut!(stream);
@@ -143,5 +185,22 @@ pub async fn dump_table(
             file.abort().await;
             Err(e)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pages;
+
+    #[test]
+    fn page_ranges_cover_the_table_and_the_last_is_open() {
+        let r = Pages::split(10, 3);
+        assert_eq!(
+            r,
+            vec![Pages { start: 0, end: Some(4) }, Pages { start: 4, end: Some(8) }, Pages { start: 8, end: None }]
+        );
+        assert_eq!(Pages::split(0, 4), vec![Pages { start: 0, end: None }]);
+        assert_eq!(Pages::split(2, 8).len(), 2);
+        assert_eq!(Pages { start: 8, end: None }.condition(), "ctid >= '(8,0)'::tid");
     }
 }

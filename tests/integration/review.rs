@@ -154,30 +154,60 @@ fn the_leak_scan_blocks_a_copy_left_unmasked() {
     let bad_path = dir.path().join("bad.yaml");
     std::fs::write(&bad_path, &bad).expect("write");
     let key = [("SCRUBSNAP_KEY", "leak-test-key-0123456789abcdef")];
+    // With one job, the tables without remembered originals are dumped after
+    // those with (customers, orders) and probed as they pass; with four, all
+    // start at once and are read back. Both find the same.
+    for (jobs, how) in [("1", "(2 file(s) probed as they were dumped, 2 read back)"), ("4", "(0 file(s) probed")] {
+        let r = scrubsnap_env(
+            &["create", "--source", &c.url(&src), "--dest", &dest, "--rules", &bad_path.to_string_lossy(), "-j", jobs],
+            &key,
+        );
+        assert_eq!(r.code, 1, "{}", r.all());
+        assert!(r.stderr.contains("public.orders.customer_email (600 value(s))"), "{}", r.stderr);
+        assert!(r.stderr.contains(how), "{}", r.stderr);
+        assert!(r.stderr.contains("not published"), "{}", r.stderr);
+        assert!(!r.stderr.contains("@example."), "the report never shows a value:\n{}", r.stderr);
+        assert!(crate::harness::snapshot_dirs(store.path()).is_empty(), "nothing published");
+    }
+
+    // A copy in a table with no remembered column, dumped after the tables
+    // with them (one job), is caught by the inline probe.
+    let copied = c.sql_db("leak_inline", "demo/seed.sql");
+    c.psql(
+        &copied,
+        "CREATE TABLE public.audit_log (id int, contact text);
+         INSERT INTO public.audit_log SELECT id, 'reach ' || email || ' after 6pm' FROM public.customers;",
+    );
+    let lax = dir.path().join("lax.yaml");
+    std::fs::write(&lax, good.replace("strict: true", "strict: false")).expect("write");
     let r = scrubsnap_env(
-        &["create", "--source", &c.url(&src), "--dest", &dest, "--rules", &bad_path.to_string_lossy()],
+        &["create", "--source", &c.url(&copied), "--dest", &dest, "--rules", &lax.to_string_lossy(), "-j", "1"],
         &key,
     );
     assert_eq!(r.code, 1, "{}", r.all());
-    assert!(r.stderr.contains("public.orders.customer_email (600 value(s))"), "{}", r.stderr);
-    assert!(r.stderr.contains("not published"), "{}", r.stderr);
-    assert!(!r.stderr.contains("@example."), "the report never shows a value:\n{}", r.stderr);
-    assert!(crate::harness::snapshot_dirs(store.path()).is_empty(), "nothing published");
+    assert!(r.stderr.contains("public.audit_log.contact (200 value(s))"), "{}", r.stderr);
+    assert!(r.stderr.contains("(3 file(s) probed as they were dumped, 2 read back)"), "{}", r.stderr);
 
-    // The correct rules pass, and the manifest records the scan.
+    // The correct rules pass, and the manifest records the scan: the same
+    // fields tested whether probed inline or read back.
     let good_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/demo.yaml");
-    let r = scrubsnap_env(
-        &["create", "--source", &c.url(&src), "--dest", &dest, "--rules", &good_path.to_string_lossy()],
-        &key,
-    );
-    assert_eq!(r.code, 0, "{}", r.all());
-    let id = r.stdout.trim().to_string();
-    let m = crate::harness::read_manifest(store.path(), &id);
-    let scan = &m["masking"]["leak_scan"];
-    assert!(scan["remembered"].as_u64().expect("remembered") > 1000, "{scan}");
-    assert!(scan["fields_tested"].as_u64().expect("tested") > 1000, "{scan}");
-    assert!(scan["false_positive_rate"].as_f64().expect("fp") < 1e-9, "{scan}");
-    assert_eq!(scan["hits"].as_array().map(Vec::len), Some(0));
+    let mut tested = Vec::new();
+    for jobs in ["1", "4"] {
+        let r = scrubsnap_env(
+            &["create", "--source", &c.url(&src), "--dest", &dest, "--rules", &good_path.to_string_lossy(), "-j", jobs],
+            &key,
+        );
+        assert_eq!(r.code, 0, "{}", r.all());
+        let id = r.stdout.trim().to_string();
+        let m = crate::harness::read_manifest(store.path(), &id);
+        let scan = &m["masking"]["leak_scan"];
+        assert!(scan["remembered"].as_u64().expect("remembered") > 1000, "{scan}");
+        assert!(scan["false_positive_rate"].as_f64().expect("fp") < 1e-9, "{scan}");
+        assert_eq!(scan["hits"].as_array().map(Vec::len), Some(0));
+        tested.push(scan["fields_tested"].as_u64().expect("tested"));
+    }
+    assert!(tested[0] > 1000, "{tested:?}");
+    assert_eq!(tested[0], tested[1], "inline and read-back probes test the same fields");
 
     // --no-leak-scan publishes the bad rules' output, and says so in the manifest.
     let r = scrubsnap_env(

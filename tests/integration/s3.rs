@@ -131,7 +131,21 @@ fn s3_round_trip_with_multipart_upload() {
     let dest = format!("s3://{b}/nightly");
     let r = run_s3(
         m.port,
-        &["create", "--source", &c.url(&src), "--dest", &dest, "--no-rules", "--s3-part-size", "5", "--sse", "AES256"],
+        // One file for the big table (no chunks), so that it needs several parts.
+        &[
+            "create",
+            "--source",
+            &c.url(&src),
+            "--dest",
+            &dest,
+            "--no-rules",
+            "--s3-part-size",
+            "5",
+            "--sse",
+            "AES256",
+            "--chunk-size",
+            "1024",
+        ],
         &[],
     );
     assert_eq!(r.code, 0, "{}", r.all());

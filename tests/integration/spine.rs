@@ -570,3 +570,118 @@ fn parallel_dumps_write_the_same_files_as_one_job() {
     assert_eq!(r.code, 0, "{}", r.all());
     assert_eq!(c.table_digests(&src), c.table_digests(&dst));
 }
+
+#[test]
+fn large_tables_are_dumped_in_chunks_that_restore_to_the_same_rows() {
+    let c = cluster();
+    let src = c.fixture_db("spine");
+    // About 4 MB on disk, with holes left by deleted rows; a 1 MiB chunk size
+    // splits it into page ranges dumped by three workers.
+    c.psql(
+        &src,
+        "CREATE TABLE public.chunky (id int PRIMARY KEY, pad text, note text);
+         INSERT INTO public.chunky SELECT i, md5(i::text), CASE WHEN i % 5 = 0 THEN E'tab\\there' END
+           FROM generate_series(1, 60000) i;
+         DELETE FROM public.chunky WHERE id % 7 = 0;",
+    );
+    let store = store_dir();
+    let whole = created_id(&create(&c.url(&src), store.path(), &["--jobs", "1"]));
+    let chunked = created_id(&create(&c.url(&src), store.path(), &["--jobs", "3", "--chunk-size", "1"]));
+
+    let m = crate::harness::read_manifest(store.path(), &chunked);
+    assert_eq!(m["format_version"], 2, "a chunked snapshot says it needs version 2 readers");
+    assert_eq!(crate::harness::read_manifest(store.path(), &whole)["format_version"], 1);
+    let tables = m["tables"].as_array().expect("tables");
+    let chunky = tables.iter().find(|t| t["name"] == "chunky").expect("chunky in the manifest");
+    let chunks = chunky["chunks"].as_array().expect("chunky was dumped in chunks");
+    assert!(chunks.len() >= 3, "{chunky}");
+    assert!(chunky["file"].is_null());
+    let rows: u64 = chunks.iter().map(|c| c["rows"].as_u64().expect("rows")).sum();
+    assert_eq!(rows, chunky["rows"].as_u64().expect("rows"));
+    assert_eq!(rows, 60000 - 60000 / 7);
+    for ch in chunks {
+        let file = ch["file"].as_str().expect("file");
+        assert!(file.starts_with("data/") && file.ends_with(".copy.gz"), "{file}");
+        assert!(m["files"].as_array().expect("files").iter().any(|f| f["path"] == file), "{file} has a checksum");
+    }
+
+    // Restore (in one transaction, and on three connections), verify and
+    // export read the chunks as one table.
+    let from = format!("{}/{chunked}", store.path().display());
+    for jobs in ["1", "3"] {
+        let dst = c.unused_db("chunked_dst");
+        let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst), "--create", "-j", jobs]);
+        assert_eq!(r.code, 0, "{}", r.all());
+        assert_eq!(c.table_digests(&src), c.table_digests(&dst), "rows differ after a chunked restore, -j {jobs}");
+        assert_eq!(c.schema_dump(&src), c.schema_dump(&dst), "schemas differ after restore -j {jobs}");
+    }
+    let r = scrubsnap(&["verify", "--from", &from]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let sql = store.path().join("chunked.sql");
+    let r = scrubsnap(&["export", "--from", &from, "-o", &sql.to_string_lossy()]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let exported = c.fresh_db("chunked_exported");
+    let out = c.psql_file(&exported, &sql);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(c.table_digests(&src), c.table_digests(&exported), "rows differ after exporting chunks");
+
+    // A chunk whose rows do not match the manifest is refused before loading.
+    let first = chunks[0]["file"].as_str().expect("file").to_string();
+    let path = store.path().join(&chunked).join(&first);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, b"1\tx\t\\N\n").expect("gz");
+    std::fs::write(&path, gz.finish().expect("gz")).expect("write");
+    let dst2 = c.unused_db("chunked_bad");
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst2), "--create"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.all().contains(&first), "names the damaged chunk: {}", r.all());
+}
+
+#[test]
+fn a_failed_restore_leaves_the_target_as_it_was_or_empty() {
+    let c = cluster();
+    let src = c.fresh_db("undo");
+    c.psql(
+        &src,
+        "CREATE TABLE codes (id int PRIMARY KEY, code text NOT NULL CHECK (code ~ '^[A-Z]{3}$'));
+         INSERT INTO codes SELECT i, 'ABC' FROM generate_series(1, 500) i;
+         CREATE TABLE notes (id int PRIMARY KEY, code_id int REFERENCES codes, body text);
+         INSERT INTO notes SELECT i, i, 'n' || i FROM generate_series(1, 500) i;",
+    );
+    let dir = store_dir();
+    // hash writes lowercase hex: the rows break the CHECK constraint on load.
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "version: 1\ntables:\n  codes:\n    columns:\n      code: {mask: hash, length: 3}\n")
+        .expect("write");
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    let key = [("SCRUBSNAP_KEY", "undo-test-key-0123456789abcdef")];
+    let r =
+        scrubsnap_env(&["create", "--source", &c.url(&src), "--dest", &dest, "--rules", &bad.to_string_lossy()], &key);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let from = format!("{dest}/latest");
+    let tables = |db: &str| c.psql(db, "SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace");
+
+    // Into an empty database: in one transaction nothing is committed; in
+    // parallel what was created is dropped again. Either way it stays empty.
+    for (jobs, says) in [("1", "nothing was committed"), ("2", "dropped again, so the target is empty as it was")] {
+        let dst = c.fresh_db("undo_dst");
+        let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst), "-j", jobs]);
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(r.stderr.contains("codes_code_check"), "names the constraint: {}", r.stderr);
+        assert!(r.stderr.contains(says), "-j {jobs}: {}", r.stderr);
+        assert_eq!(tables(&dst), "0", "-j {jobs} left objects behind");
+    }
+
+    // Over an earlier restore with --clean: one transaction keeps the old
+    // contents; in parallel they are gone, and the error says so.
+    let dst = c.fresh_db("undo_clean");
+    c.psql(&dst, "CREATE TABLE codes (id int PRIMARY KEY, code text); INSERT INTO codes VALUES (1, 'old');");
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst), "--clean", "-j", "1"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert_eq!(c.psql(&dst, "SELECT code FROM codes"), "old", "one transaction leaves the target untouched");
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst), "--clean", "-j", "2"]);
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("the objects --clean had dropped are gone"), "{}", r.stderr);
+    assert_eq!(tables(&dst), "0");
+}
