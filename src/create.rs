@@ -39,7 +39,8 @@ pub struct CreateOptions {
     pub timeouts: Timeouts,
     /// The rules and key; `None` only with `--no-rules` (nothing is masked).
     pub masking: Option<Masking>,
-    /// Leak scan filter size in bytes; `None` skips the scan.
+    /// Leak scan filter size in bytes (and half as much again for probes
+    /// kept until the filter is complete); `None` skips the scan.
     pub leak_scan: Option<usize>,
     /// Restore into a scratch database on this server before publishing.
     pub verify_restore: Option<ConnSpec>,
@@ -393,7 +394,14 @@ async fn dump_all(
     // complete by then) instead of read back. Then longest first: the run
     // ends soonest when no large job starts last.
     jobs.sort_by_key(|j| (std::cmp::Reverse(j.remembers), std::cmp::Reverse(j.cost)));
-    let remembering = std::sync::atomic::AtomicUsize::new(jobs.iter().filter(|j| j.remembers).count());
+    // Jobs of tables with remembered originals still to finish. When tables
+    // are chunked (PostgreSQL 14+) no such job is long, and a worker done
+    // with them waits for the others rather than start a table it would
+    // have to read back.
+    let (remembering, remembered) = tokio::sync::watch::channel(jobs.iter().filter(|j| j.remembers).count());
+    let wait_for_filter = session.server_version_num >= 140_000;
+    // Half the filter's memory again for the slots kept until it is complete.
+    let slot_budget = Arc::new(std::sync::atomic::AtomicUsize::new(opts.leak_scan.unwrap_or(0) / 2 / leak::SLOT_BYTES));
     let queue = std::sync::Mutex::new(std::collections::VecDeque::from(jobs));
     let failed = std::sync::atomic::AtomicBool::new(false);
     let workers = opts.jobs.max(1).min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
@@ -410,17 +418,26 @@ async fn dump_all(
             }
             let next = queue.lock().ok().and_then(|mut q| q.pop_front());
             let Some(job) = next else { break };
+            if bloom.is_some() && !job.remembers && wait_for_filter {
+                let _ = remembered.clone().wait_for(|n| *n == 0).await;
+                if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+            }
             let t = job.table;
             let label = match job.part {
                 Some((i, n)) => format!("{} [{}/{n}]", t.display_name(), i + 1),
                 None => t.display_name(),
             };
-            let inline = match &bloom {
-                Some(bloom) if remembering.load(std::sync::atomic::Ordering::SeqCst) == 0 => {
-                    Some(Arc::new(leak::Inline::new(probes_for(t, plan), Arc::clone(bloom))))
-                }
-                _ => None,
-            };
+            // With the filter complete, rows are probed as they pass; before,
+            // their slots are kept for the end (within the budget).
+            let inline = bloom.as_ref().map(|bloom| {
+                let probes = probes_for(t, plan);
+                Arc::new(match *remembered.borrow() {
+                    0 => leak::Inline::new(probes, Arc::clone(bloom)),
+                    _ => leak::Inline::deferred(probes, Arc::clone(bloom), Arc::clone(&slot_budget)),
+                })
+            });
             let bar = progress.table("dumping", &label);
             let bar2 = bar.clone();
             let on_progress = Arc::new(move |s: crate::encode::CompressStats| bar2.update(s.rows, s.raw_bytes));
@@ -446,8 +463,14 @@ async fn dump_all(
                 )
             }
             .await;
-            if job.remembers && result.is_ok() {
-                remembering.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            match &result {
+                Ok(_) if job.remembers => remembering.send_modify(|n| *n = n.saturating_sub(1)),
+                Ok(_) => {}
+                Err(_) => {
+                    // Wake the workers waiting for the filter: the run is over.
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    remembering.send_replace(0);
+                }
             }
             bar.finish();
             match result {
@@ -479,10 +502,11 @@ async fn dump_all(
     }
     dumped_all.sort_by_key(|(slot, part, _, _)| (*slot, part.map(|p| p.0)));
     // Files probed as they were dumped, with what the probes found.
-    let mut probed = std::collections::HashMap::new();
+    let mut probed = Probed::new();
     for (slot, part, dumped, inline) in dumped_all {
-        if let Some(inline) = inline {
-            probed.insert(dumped.file.path.clone(), (slot, inline.tally()));
+        // A deferred probe that ran out of budget leaves its file to be read back.
+        if let Some(inline) = inline.filter(|i| i.finish_deferred()) {
+            probed.insert(dumped.file.path.clone(), inline.tally());
         }
         let entry = &mut tables[slot];
         entry.rows += dumped.stats.rows;
@@ -533,8 +557,8 @@ fn probes_for(t: &crate::source::catalog::Table, plan: &MaskPlan) -> Vec<leak::P
         .collect()
 }
 
-/// Files probed as they were dumped: path → (table slot, (fields tested, hits per column)).
-type Probed = std::collections::HashMap<String, (usize, (u64, Vec<u64>))>;
+/// Files probed as they were dumped: path → (fields tested, hits per column).
+type Probed = std::collections::HashMap<String, (u64, Vec<u64>)>;
 
 /// Reads back every data file that was not probed as it was dumped, probes
 /// the fields that could carry an original value, and adds what the inline
@@ -558,7 +582,7 @@ async fn scan_for_leaks(
         Some(files.into_iter().map(move |path| {
             let (table, probe, bloom) = (table.clone(), probe.clone(), Arc::clone(bloom));
             async move {
-                if let Some((_, (tested, counts))) = probed.get(&path) {
+                if let Some((tested, counts)) = probed.get(&path) {
                     return Ok::<_, String>((table, &entry.columns, *tested, counts.clone()));
                 }
                 let reader =

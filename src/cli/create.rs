@@ -78,11 +78,11 @@ pub struct Args {
     #[arg(long, value_name = "CONN", env = "SCRUBSNAP_VERIFY_RESTORE", hide_env_values = true)]
     verify_restore: Option<String>,
 
-    /// Skip the leak scan (it reads every data file back before publishing).
+    /// Skip the leak scan (it tests every kept field of the snapshot for original values before publishing).
     #[arg(long, env = "SCRUBSNAP_NO_LEAK_SCAN")]
     no_leak_scan: bool,
 
-    /// Memory for the leak scan's filter, in MiB (more: fewer false alarms on huge databases).
+    /// Memory for the leak scan's filter, in MiB (more: fewer false alarms on huge databases). Half as much again holds the probes of tables dumped before the filter is complete; past that, their files are read back before publishing.
     #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096), env = "SCRUBSNAP_LEAK_SCAN_MEMORY")]
     leak_scan_memory: u32,
 

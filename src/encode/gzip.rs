@@ -52,11 +52,15 @@ pub fn compress_stream(
         };
         stats.rows += memchr_count(batch);
         stats.raw_bytes += batch.len() as u64;
-        enc.write_all(batch)?;
-        if enc.get_ref().len() >= CHUNK {
-            let chunk = std::mem::replace(enc.get_mut(), Vec::with_capacity(CHUNK * 2));
-            output.blocking_send(chunk).map_err(|_| closed())?;
-            on_progress(stats);
+        // A batch holding one huge value goes in by slices, so that its
+        // compressed form is handed on as it grows instead of piling up.
+        for slice in batch.chunks(CHUNK) {
+            enc.write_all(slice)?;
+            if enc.get_ref().len() >= CHUNK {
+                let chunk = std::mem::replace(enc.get_mut(), Vec::with_capacity(CHUNK * 2));
+                output.blocking_send(chunk).map_err(|_| closed())?;
+                on_progress(stats);
+            }
         }
     }
     if let Some(m) = masker.as_mut() {

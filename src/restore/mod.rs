@@ -5,7 +5,7 @@
 //! pre-data, each table through `COPY ... FROM STDIN` streamed out of its
 //! gzip files, sequence values, post-data (indexes, constraints, triggers,
 //! materialized view refreshes); a failure rolls everything back, so the
-//! target is as it was. With more, [`parallel`] loads files and builds
+//! target is as it was. With more, `parallel` loads files and builds
 //! indexes on several connections, and undoes a failure by dropping what it
 //! created.
 

@@ -4,19 +4,21 @@
 //! While rows are masked, the original values of masked text columns (whole,
 //! and their word-like tokens) are remembered as seeded hashes in a Bloom
 //! filter of fixed size: memory stays bounded whatever the data, and the
-//! filter holds no value in the clear. Before publishing, every data file is
-//! read back and every field that could carry an original (kept and unruled
-//! columns, and the output of maskers that pass parts of their input
-//! through: json, pii_scrub, partial, regex_replace, template) is tested,
-//! whole and token by token; fields of types without words (numbers, dates,
-//! times, UUIDs, addresses) are tested whole only. Any hit blocks
+//! filter holds no value in the clear. Every field that could carry an
+//! original (kept and unruled columns, and the output of maskers that pass
+//! parts of their input through: json, pii_scrub, partial, regex_replace,
+//! template) is tested, whole and token by token; fields of types without
+//! words (numbers, dates, times, UUIDs, addresses) are tested whole only.
+//! A table dumped after every table with remembered originals is tested as
+//! its rows pass ([`Inline`]): the filter is complete by then. Every other
+//! file is read back before publishing ([`scan_file`]). Any hit blocks
 //! publishing; the report names table, column and count, never the value.
 //!
 //! What it cannot see: originals shorter than 4 characters (or purely
-//! numeric ones shorter than 8), values of non-text masked columns, a token
-//! of a masked text (an email, a long number) copied alone into a column of
-//! a type without words, and copies that were transformed (re-formatted
-//! phone numbers, case changes).
+//! numeric ones shorter than 8), values of non-text masked columns, a 6- or
+//! 7-digit number from inside a masked text copied into a number column,
+//! and copies that were transformed (re-formatted phone numbers, case
+//! changes).
 
 use std::hash::Hasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -379,20 +381,69 @@ impl Probe {
     }
 }
 
-/// Probing rows as they are dumped, for a table that starts after the
-/// filter is complete (every table with remembered columns is dumped):
-/// the same test as reading the file back, without reading it back.
+/// Probing rows as they are dumped: the same test as reading the file
+/// back, without reading it back. For a table that starts after the filter
+/// is complete (every table with remembered columns is dumped), slots are
+/// looked up at once; for one dumped while the filter still fills
+/// ([`Inline::deferred`]), they are kept, within a memory budget shared by
+/// the run, and looked up at the end ([`Inline::finish_deferred`]).
 pub struct Inline {
     probes: Vec<Probe>,
     bloom: std::sync::Arc<Bloom>,
     tested: AtomicU64,
     hits: Vec<AtomicU64>,
+    deferred: Option<Deferred>,
 }
+
+/// Slots kept until the filter is complete.
+struct Deferred {
+    slots: std::sync::Mutex<Vec<(usize, u64, Slot)>>,
+    /// Slots the run may still keep, shared by every deferred probe.
+    budget: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Set when the budget ran out: the file must be read back instead.
+    overflowed: std::sync::atomic::AtomicBool,
+}
+
+/// Bytes of one kept slot.
+pub const SLOT_BYTES: usize = std::mem::size_of::<(usize, u64, Slot)>();
 
 impl Inline {
     pub fn new(probes: Vec<Probe>, bloom: std::sync::Arc<Bloom>) -> Self {
         let hits = probes.iter().map(|_| AtomicU64::new(0)).collect();
-        Inline { probes, bloom, tested: AtomicU64::new(0), hits }
+        Inline { probes, bloom, tested: AtomicU64::new(0), hits, deferred: None }
+    }
+
+    /// A probe whose lookups wait for [`Inline::finish_deferred`], keeping
+    /// at most `budget` slots (shared with other deferred probes).
+    pub fn deferred(
+        probes: Vec<Probe>,
+        bloom: std::sync::Arc<Bloom>,
+        budget: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Self {
+        let mut inline = Inline::new(probes, bloom);
+        inline.deferred = Some(Deferred {
+            slots: std::sync::Mutex::new(Vec::new()),
+            budget,
+            overflowed: std::sync::atomic::AtomicBool::new(false),
+        });
+        inline
+    }
+
+    /// Looks up the kept slots, once the filter is complete. False when the
+    /// budget ran out (the file must then be read back); the budget is
+    /// given back either way.
+    pub fn finish_deferred(&self) -> bool {
+        let Some(d) = &self.deferred else { return true };
+        let mut kept = match d.slots.lock() {
+            Ok(mut v) => std::mem::take(&mut *v),
+            Err(_) => return false,
+        };
+        d.budget.fetch_add(kept.len(), Ordering::Relaxed);
+        if d.overflowed.load(Ordering::Relaxed) {
+            return false;
+        }
+        self.lookup(&mut kept);
+        true
     }
 
     /// How the field at COPY position `i` is probed.
@@ -415,8 +466,32 @@ impl Inline {
         self.bloom.slots(&value, how, |slot| batch.push((i, field, slot)));
     }
 
-    /// Looks up a batch of queued slots, counting each field with a hit once.
+    /// Looks up a batch of queued slots, counting each field with a hit
+    /// once; a deferred probe keeps them instead.
     pub fn check(&self, batch: &mut Vec<(usize, u64, Slot)>) {
+        let Some(d) = &self.deferred else {
+            self.lookup(batch);
+            return;
+        };
+        if batch.is_empty() || d.overflowed.load(Ordering::Relaxed) {
+            batch.clear();
+            return;
+        }
+        let n = batch.len();
+        let granted = d.budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n)).is_ok();
+        match d.slots.lock() {
+            Ok(mut kept) if granted => kept.append(batch),
+            _ => {
+                d.overflowed.store(true, Ordering::Relaxed);
+                if granted {
+                    d.budget.fetch_add(n, Ordering::Relaxed);
+                }
+                batch.clear();
+            }
+        }
+    }
+
+    fn lookup(&self, batch: &mut Vec<(usize, u64, Slot)>) {
         let mut last_hit = None;
         for (column, field, slot) in batch.drain(..) {
             if last_hit != Some((column, field)) && self.bloom.contains(slot) {

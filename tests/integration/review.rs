@@ -155,9 +155,9 @@ fn the_leak_scan_blocks_a_copy_left_unmasked() {
     std::fs::write(&bad_path, &bad).expect("write");
     let key = [("SCRUBSNAP_KEY", "leak-test-key-0123456789abcdef")];
     // With one job, the tables without remembered originals are dumped after
-    // those with (customers, orders) and probed as they pass; with four, all
-    // start at once and are read back. Both find the same.
-    for (jobs, how) in [("1", "(2 file(s) probed as they were dumped, 2 read back)"), ("4", "(0 file(s) probed")] {
+    // those with (customers, orders) and probed as they pass; the others keep
+    // their probes for the end. With four, all start at once. Both find the same.
+    for (jobs, how) in [("1", "(4 file(s) probed as they were dumped, 0 read back)"), ("4", "(4 file(s) probed")] {
         let r = scrubsnap_env(
             &["create", "--source", &c.url(&src), "--dest", &dest, "--rules", &bad_path.to_string_lossy(), "-j", jobs],
             &key,
@@ -186,7 +186,7 @@ fn the_leak_scan_blocks_a_copy_left_unmasked() {
     );
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stderr.contains("public.audit_log.contact (200 value(s))"), "{}", r.stderr);
-    assert!(r.stderr.contains("(3 file(s) probed as they were dumped, 2 read back)"), "{}", r.stderr);
+    assert!(r.stderr.contains("(5 file(s) probed as they were dumped, 0 read back)"), "{}", r.stderr);
 
     // The correct rules pass, and the manifest records the scan: the same
     // fields tested whether probed inline or read back.
@@ -306,4 +306,47 @@ fn verify_checks_files_and_a_test_restore_gates_publishing() {
     let r = scrubsnap_env(&["verify", "--from", &from], &[]);
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains(&file.file_name().expect("name").to_string_lossy().to_string()), "{}", r.stderr);
+}
+
+#[test]
+fn probes_past_the_memory_budget_fall_back_to_reading_the_file_back() {
+    let c = cluster();
+    let src = c.fresh_db("leak_budget");
+    // 40,000 kept bios, one in ten holding its person's email: more probes
+    // than half of a 1 MiB filter holds, so the file is read back instead.
+    c.psql(
+        &src,
+        "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, bio text);
+         INSERT INTO people SELECT i, 'person' || i || '@mail.example',
+           CASE WHEN i % 10 = 0 THEN 'write to person' || i || '@mail.example' ELSE 'likes tea, ' || i END
+         FROM generate_series(1, 40000) i;",
+    );
+    let dir = store_dir();
+    let rules = dir.path().join("people.yaml");
+    std::fs::write(&rules, "version: 1\ntables:\n  people:\n    columns:\n      email: email\n").expect("write");
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    let key = [("SCRUBSNAP_KEY", "budget-test-key-0123456789abcdef")];
+    for (memory, how) in [
+        ("32", "(1 file(s) probed as they were dumped, 0 read back)"),
+        ("1", "(0 file(s) probed as they were dumped, 1 read back)"),
+    ] {
+        let r = scrubsnap_env(
+            &[
+                "create",
+                "--source",
+                &c.url(&src),
+                "--dest",
+                &dest,
+                "--rules",
+                &rules.to_string_lossy(),
+                "--leak-scan-memory",
+                memory,
+            ],
+            &key,
+        );
+        assert_eq!(r.code, 1, "{}", r.all());
+        assert!(r.stderr.contains("public.people.bio (4000 value(s))"), "--leak-scan-memory {memory}: {}", r.stderr);
+        assert!(r.stderr.contains(how), "--leak-scan-memory {memory}: {}", r.stderr);
+    }
 }
