@@ -1,7 +1,9 @@
 //! Parallel restore (`--jobs N`, N > 1): the schema in one transaction, then
 //! the data files on N connections, largest first, then the indexes and
 //! constraints of post-data on N connections where no two lock the same
-//! table.
+//! table. As in `pg_restore -j`, a table's indexes and primary, unique and
+//! check constraints are built as soon as its data is in, while other
+//! tables still load.
 //!
 //! Several connections cannot share a transaction, so this restore is not
 //! all-or-nothing the way the single-transaction one is. Instead, once the
@@ -113,7 +115,17 @@ async fn load(
     scripts: &Scripts,
     progress: &Progress,
 ) -> Result<RestoreStats, RestoreError> {
-    let mut stats = load_data(workers, store, snap, progress).await?;
+    let post = post_data::split(&scripts.post_data.body);
+    if !post.entries.is_empty() && post.preamble_is_settings() {
+        // pg_dump's session settings, for the entries the workers build.
+        for w in workers {
+            w.batch_execute(&post.preamble)
+                .await
+                .map_err(|e| RestoreError::load("setting up a restore connection", &e))?;
+        }
+    }
+    let early = early_entries(&post, snap);
+    let mut stats = load_data(workers, store, snap, &post, &early, progress).await?;
     stats.tables = snap.manifest.tables.iter().filter(|t| t.has_data()).count();
     for s in &snap.manifest.sequences {
         client
@@ -124,21 +136,103 @@ async fn load(
             .await
             .map_err(|e| RestoreError::load(format!("setting sequence {}.{}", s.schema, s.name), &e))?;
     }
-    build(client, workers, &scripts.post_data.body).await?;
+    let built: HashSet<usize> = early.iter().map(|(i, _)| *i).collect();
+    build(client, workers, &scripts.post_data.body, &post, &built).await?;
     Ok(stats)
 }
 
-/// Loads every data file, largest first, each on the next free connection.
+/// The post-data entries that may run while data still loads: indexes and
+/// primary, unique and check constraints that come before any entry that
+/// must run alone, each on one table of the snapshot (by position in the
+/// manifest). An entry naming a table written otherwise waits for the end.
+fn early_entries(post: &post_data::PostData, snap: &Listed) -> Vec<(usize, usize)> {
+    if post.entries.is_empty() || !post.preamble_is_settings() {
+        return Vec::new();
+    }
+    let names: Vec<String> = snap
+        .manifest
+        .tables
+        .iter()
+        .map(|t| format!("{}.{}", pg_dump_ident(&t.schema), pg_dump_ident(&t.name)))
+        .collect();
+    post.entries
+        .iter()
+        .enumerate()
+        .take_while(|(_, e)| group(&e.kind) != 0 && !e.tables.is_empty())
+        .filter(|(_, e)| group(&e.kind) == 1 && e.tables.len() == 1)
+        .filter_map(|(i, e)| names.iter().position(|n| *n == e.tables[0]).map(|t| (i, t)))
+        .collect()
+}
+
+/// A name as pg_dump writes it: bare when it is lower case letters, digits
+/// and underscores, else quoted. (pg_dump also quotes keywords; such an
+/// entry simply waits for all data.)
+fn pg_dump_ident(name: &str) -> String {
+    let bare = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if bare {
+        name.to_string()
+    } else {
+        sql::ident(name)
+    }
+}
+
+/// What a loading connection does next.
+enum Task<'a> {
+    File(&'a TableEntry, &'a str, u64, String),
+    Entry(usize),
+    /// Nothing is ready yet, but loads in progress will make an entry ready.
+    Wait,
+    /// Every file is loaded and every early entry started.
+    Done,
+}
+
+/// Shared by the loading connections.
+struct Loading<'a> {
+    files: VecDeque<(&'a TableEntry, &'a str, u64, String)>,
+    /// Files still to load, per table (by manifest position).
+    left: Vec<usize>,
+    /// Early entries (entry index, table position) not started yet.
+    waiting: Vec<(usize, usize)>,
+    /// Tables an early entry is building on now.
+    busy: HashSet<usize>,
+}
+
+impl<'a> Loading<'a> {
+    fn next(&mut self) -> Task<'a> {
+        // An entry whose table is loaded goes before more data: its table is
+        // hot in the cache, and the build overlaps the remaining loads.
+        let ready = self.waiting.iter().position(|&(_, t)| self.left.get(t) == Some(&0) && !self.busy.contains(&t));
+        if let Some(i) = ready {
+            let (entry, table) = self.waiting.remove(i);
+            self.busy.insert(table);
+            return Task::Entry(entry);
+        }
+        match self.files.pop_front() {
+            Some((t, path, rows, label)) => Task::File(t, path, rows, label),
+            None if self.waiting.is_empty() => Task::Done,
+            None => Task::Wait,
+        }
+    }
+}
+
+/// Loads every data file, largest first, each on the next free connection,
+/// and builds the `early` post-data entries as their tables are complete.
 async fn load_data(
     workers: &[Client],
     store: &dyn Store,
     snap: &Listed,
+    post: &post_data::PostData,
+    early: &[(usize, usize)],
     progress: &Progress,
 ) -> Result<RestoreStats, RestoreError> {
-    let mut files: Vec<(&TableEntry, &str, u64, String)> = Vec::new();
-    for t in snap.manifest.tables.iter().filter(|t| t.has_data()) {
+    let tables = &snap.manifest.tables;
+    let mut files = Vec::new();
+    let mut left = vec![0usize; tables.len()];
+    for (pos, t) in tables.iter().enumerate().filter(|(_, t)| t.has_data()) {
         let parts = t.data_files();
         let n = parts.len();
+        left[pos] = n;
         for (i, (path, rows)) in parts.into_iter().enumerate() {
             let label = match n {
                 1 => format!("{}.{}", t.schema, t.name),
@@ -149,28 +243,58 @@ async fn load_data(
     }
     let size = |path: &str| snap.manifest.file(path).map_or(0, |f| f.bytes);
     files.sort_by_key(|(_, path, _, _)| std::cmp::Reverse(size(path)));
-    let queue = Mutex::new(VecDeque::from(files));
+    let position = |t: &TableEntry| tables.iter().position(|x| std::ptr::eq(x, t));
+    let state =
+        Mutex::new(Loading { files: VecDeque::from(files), left, waiting: early.to_vec(), busy: HashSet::new() });
+    let changed = tokio::sync::Notify::new();
     let failed = std::sync::atomic::AtomicBool::new(false);
+    let what = "creating indexes and constraints (post-data)";
     let work = workers.iter().map(|client| async {
         let mut rows = 0u64;
         loop {
             if failed.load(std::sync::atomic::Ordering::SeqCst) {
                 break;
             }
-            let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-            let Some((t, path, expected, label)) = next else { break };
-            let bar = progress.table("loading", &label);
-            let loaded = load_file(client, store, snap, t, (path, expected), &bar).await;
-            bar.finish();
-            match loaded {
-                Ok(n) => {
-                    tracing::info!(table = %label, rows = n, "table loaded");
-                    rows += n;
+            // Registered before looking, so a change in between is not missed.
+            let notified = changed.notified();
+            let task = match state.lock() {
+                Ok(mut s) => s.next(),
+                Err(_) => break,
+            };
+            let outcome = match task {
+                Task::Done => break,
+                Task::Wait => {
+                    notified.await;
+                    continue;
                 }
-                Err(e) => {
-                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
-                    return Err(e);
+                Task::Entry(i) => {
+                    let Some(e) = post.entries.get(i) else { break };
+                    let r =
+                        client.batch_execute(&e.sql).await.map_err(|err| RestoreError::load(entry_name(e, what), &err));
+                    if let (Ok(mut s), Some(&(_, t))) = (state.lock(), early.iter().find(|(x, _)| *x == i)) {
+                        s.busy.remove(&t);
+                    }
+                    r
                 }
+                Task::File(t, path, expected, label) => {
+                    let bar = progress.table("loading", &label);
+                    let loaded = load_file(client, store, snap, t, (path, expected), &bar).await;
+                    bar.finish();
+                    loaded.map(|n| {
+                        tracing::info!(table = %label, rows = n, "table loaded");
+                        rows += n;
+                        if let (Ok(mut s), Some(pos)) = (state.lock(), position(t)) {
+                            if let Some(l) = s.left.get_mut(pos) {
+                                *l = l.saturating_sub(1);
+                            }
+                        }
+                    })
+                }
+            };
+            changed.notify_waiters();
+            if let Err(e) = outcome {
+                failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                return Err(e);
             }
         }
         Ok(rows)
@@ -194,19 +318,23 @@ fn group(kind: &str) -> u8 {
 
 type Running<'a> = FuturesUnordered<Pin<Box<dyn Future<Output = (usize, Vec<String>, Result<(), RestoreError>)> + 'a>>>;
 
-/// Runs post-data: entries that may run beside others on the worker
-/// connections, never two on one table at once; every other entry alone,
-/// in order, on the main connection.
-async fn build(client: &Client, workers: &[Client], script: &str) -> Result<(), RestoreError> {
+/// Runs the rest of post-data (all but `built`): entries that may run
+/// beside others on the worker connections, never two on one table at
+/// once; every other entry alone, in order, on the main connection.
+async fn build(
+    client: &Client,
+    workers: &[Client],
+    script: &str,
+    post: &post_data::PostData,
+    built: &HashSet<usize>,
+) -> Result<(), RestoreError> {
     let what = "creating indexes, constraints and triggers (post-data)";
-    let post = post_data::split(script);
     if post.entries.is_empty() || !post.preamble_is_settings() {
         return client.batch_execute(script).await.map_err(|e| RestoreError::load(what, &e));
     }
-    for c in std::iter::once(client).chain(workers) {
-        c.batch_execute(&post.preamble).await.map_err(|e| RestoreError::load(what, &e))?;
-    }
-    let mut pending: VecDeque<&Entry> = post.entries.iter().collect();
+    client.batch_execute(&post.preamble).await.map_err(|e| RestoreError::load(what, &e))?;
+    let mut pending: VecDeque<&Entry> =
+        post.entries.iter().enumerate().filter(|(i, _)| !built.contains(i)).map(|(_, e)| e).collect();
     let mut idle: Vec<usize> = (0..workers.len()).collect();
     let mut busy: HashSet<String> = HashSet::new();
     let mut running: Running<'_> = FuturesUnordered::new();
