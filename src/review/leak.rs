@@ -232,12 +232,21 @@ fn keys(value: &str, every_token: bool, mut visit: impl FnMut(&[u8]) -> bool) ->
 /// The keys of a field tested whole: the value (when worth it), and `#` +
 /// its digits when it is made only of a phone number's characters.
 fn whole_keys(value: &str, mut visit: impl FnMut(&[u8]) -> bool) -> bool {
-    if worth(value) && visit(value.as_bytes()) {
+    // One pass: ASCII, digits, only `worth`'s number characters, only a
+    // phone number's characters.
+    let (mut ascii, mut digits, mut numeric, mut phone) = (true, 0, true, true);
+    for &b in value.as_bytes() {
+        let digit = b.is_ascii_digit();
+        ascii &= b.is_ascii();
+        digits += usize::from(digit);
+        numeric &= digit || matches!(b, b'.' | b'-' | b'+' | b' ' | b',' | b':');
+        phone &= digit || matches!(b, b'+' | b'-' | b'.' | b' ' | b'(' | b')');
+    }
+    let worth_it = if ascii { value.len() >= 4 && (!numeric || value.len() >= 8) } else { worth(value) };
+    if worth_it && visit(value.as_bytes()) {
         return true;
     }
-    let digits = value.bytes().filter(u8::is_ascii_digit).count();
-    if digits < 8 || !value.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b' ' | b'(' | b')'))
-    {
+    if digits < 8 || !phone {
         return false;
     }
     let mut key = Vec::with_capacity(digits + 1);
@@ -246,34 +255,21 @@ fn whole_keys(value: &str, mut visit: impl FnMut(&[u8]) -> bool) -> bool {
     visit(&key)
 }
 
-/// The bytes [`tokens`] splits on, for ASCII text.
+/// The bytes [`tokens`] splits on, for ASCII text, as a table: a `match`
+/// over them compiles to a jump per byte.
+const SEPARATORS: [bool; 256] = {
+    let mut t = [false; 256];
+    let list = b" \t\n\x0b\x0c\r,;()<>\"'[]{}|\\/!?=";
+    let mut i = 0;
+    while i < list.len() {
+        t[list[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
 fn ascii_separator(c: u8) -> bool {
-    matches!(
-        c,
-        b' ' | b'\t'
-            | b'\n'
-            | 0x0b
-            | 0x0c
-            | b'\r'
-            | b','
-            | b';'
-            | b'('
-            | b')'
-            | b'<'
-            | b'>'
-            | b'"'
-            | b'\''
-            | b'['
-            | b']'
-            | b'{'
-            | b'}'
-            | b'|'
-            | b'\\'
-            | b'/'
-            | b'!'
-            | b'?'
-            | b'='
-    )
+    SEPARATORS[c as usize]
 }
 
 fn trim_ascii_token(mut t: &[u8]) -> &[u8] {
@@ -628,6 +624,24 @@ mod tests {
                 false
             });
             proptest::prop_assert_eq!(fast, reference_keys(&value, every_token));
+        }
+
+        #[test]
+        fn whole_values_give_the_keys_of_the_char_rules(value in "[0-9a-c .:,+()\\-é]{0,24}") {
+            let mut fast = Vec::new();
+            whole_keys(&value, |k| {
+                fast.push(k.to_vec());
+                false
+            });
+            let mut reference = Vec::new();
+            if worth(&value) {
+                reference.push(value.as_bytes().to_vec());
+            }
+            let digits: Vec<u8> = value.bytes().filter(u8::is_ascii_digit).collect();
+            if digits.len() >= 8 && value.bytes().all(|b| b.is_ascii_digit() || b"+-. ()".contains(&b)) {
+                reference.push([b"#".as_slice(), &digits].concat());
+            }
+            proptest::prop_assert_eq!(fast, reference);
         }
 
         #[test]
