@@ -291,13 +291,15 @@ async fn load_data(
                     })
                 }
             };
-            changed.notify_waiters();
-            if let Err(e) = outcome {
+            // The failure is marked before the others wake, so that none
+            // of them goes back to waiting for a load that will not come.
+            if outcome.is_err() {
                 failed.store(true, std::sync::atomic::Ordering::SeqCst);
-                return Err(e);
             }
+            changed.notify_waiters();
+            outcome?;
         }
-        Ok(rows)
+        Ok::<u64, RestoreError>(rows)
     });
     let mut stats = RestoreStats::default();
     for r in futures_util::future::join_all(work).await {
