@@ -619,6 +619,15 @@ async fn scan_for_leaks(
         files.saturating_sub(inline),
         hits.len()
     );
+    // A crowded filter gives false alarms: say so before one blocks a run.
+    let expected_false_hits = bloom.false_positive_rate() * fields_tested as f64;
+    if expected_false_hits >= 0.01 {
+        tracing::warn!(
+            "the leak scan's filter is crowded: {} values remembered in {} MiB give about {expected_false_hits:.2} false hit(s) over {fields_tested} fields; raise --leak-scan-memory (a hit may be a false alarm until then)",
+            bloom.inserted(),
+            bloom.bytes() / (1024 * 1024)
+        );
+    }
     if !hits.is_empty() {
         return Err(CreateError::Leak(hits));
     }
