@@ -179,6 +179,16 @@ async fn load(
         stats.tables += 1;
         stats.rows += rows;
     }
+    set_sequences(client, snap).await?;
+    client
+        .batch_execute(&scripts.post_data.body)
+        .await
+        .map_err(|e| RestoreError::load("creating indexes, constraints and triggers (post-data)", &e))?;
+    Ok(stats)
+}
+
+/// Sets every sequence to the value the manifest records.
+async fn set_sequences(client: &Client, snap: &Listed) -> Result<(), RestoreError> {
     for s in &snap.manifest.sequences {
         client
             .execute(
@@ -188,11 +198,7 @@ async fn load(
             .await
             .map_err(|e| RestoreError::load(format!("setting sequence {}.{}", s.schema, s.name), &e))?;
     }
-    client
-        .batch_execute(&scripts.post_data.body)
-        .await
-        .map_err(|e| RestoreError::load("creating indexes, constraints and triggers (post-data)", &e))?;
-    Ok(stats)
+    Ok(())
 }
 
 /// Runs pg_dump's drop list one statement at a time. pg_dump also lists the

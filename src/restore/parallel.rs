@@ -20,7 +20,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio_postgres::Client;
 
 use super::post_data::{self, Entry};
-use super::{load_file, run_clean, RestoreError, RestoreOptions, RestoreStats, Scripts};
+use super::{load_file, run_clean, set_sequences, RestoreError, RestoreOptions, RestoreStats, Scripts};
 use crate::conn::{self, ConnSpec, Env};
 use crate::progress::Progress;
 use crate::snapshot::{Listed, TableEntry};
@@ -127,15 +127,7 @@ async fn load(
     let early = early_entries(&post, snap);
     let mut stats = load_data(workers, store, snap, &post, &early, progress).await?;
     stats.tables = snap.manifest.tables.iter().filter(|t| t.has_data()).count();
-    for s in &snap.manifest.sequences {
-        client
-            .execute(
-                "SELECT pg_catalog.setval($1::text::regclass, $2, $3)",
-                &[&sql::qualified(&s.schema, &s.name), &s.last_value, &s.is_called],
-            )
-            .await
-            .map_err(|e| RestoreError::load(format!("setting sequence {}.{}", s.schema, s.name), &e))?;
-    }
+    set_sequences(client, snap).await?;
     let built: HashSet<usize> = early.iter().map(|(i, _)| *i).collect();
     build(client, workers, &scripts.post_data.body, &post, &built).await?;
     Ok(stats)
