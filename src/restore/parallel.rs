@@ -68,8 +68,9 @@ pub(super) async fn restore(
             Ok(workers) => load(client, &workers, store, snap, scripts, progress).await,
             Err(e) => Err(e),
         }
-        // The workers are dropped here: whatever they still run is cancelled
-        // and their locks go before the drops below.
+        // The workers are closed here, before the drops below. A statement
+        // one of them still runs (an index build cut short by another's
+        // failure) keeps its lock until it ends; the drops wait for it.
     };
     match result {
         Ok(stats) => Ok(stats),
