@@ -337,15 +337,6 @@ async fn dump_all(
         post_data: "schema/post-data.sql".into(),
         clean: "schema/clean.sql".into(),
     };
-    for (section, path) in
-        [(Section::PreData, &schema.pre_data), (Section::PostData, &schema.post_data), (Section::Clean, &schema.clean)]
-    {
-        let bytes = dumper.run(section).await?;
-        let mut file = writer.create(path).await?;
-        file.write(&bytes).await?;
-        writer.add(file.finish().await?);
-    }
-
     // Every table gets its entry in catalog order; its rows are then dumped
     // largest first by `opts.jobs` workers that share the snapshot, a large
     // table in chunks (ranges of pages) so that it does not serialise the run.
@@ -492,9 +483,38 @@ async fn dump_all(
         }
         Ok(done)
     });
-    let results = futures_util::future::join_all(work).await;
+    // pg_dump writes the schema scripts from the same snapshot while the
+    // rows are dumped.
+    let scripts = async {
+        let mut files = Vec::new();
+        for (section, path) in [
+            (Section::PreData, &schema.pre_data),
+            (Section::PostData, &schema.post_data),
+            (Section::Clean, &schema.clean),
+        ] {
+            let written = async {
+                let bytes = dumper.run(section).await?;
+                let mut file = writer_ref.create(path).await?;
+                file.write(&bytes).await?;
+                Ok::<_, CreateError>(file.finish().await?)
+            };
+            match written.await {
+                Ok(f) => files.push(f),
+                Err(e) => {
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    remembering.send_replace(0);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(files)
+    };
+    let (results, scripts) = tokio::join!(futures_util::future::join_all(work), scripts);
     for c in &clients {
         let _ = c.batch_execute("ROLLBACK").await;
+    }
+    for file in scripts? {
+        writer.add(file);
     }
     let mut dumped_all = Vec::new();
     for r in results {
