@@ -68,6 +68,8 @@ pub struct RowMasker {
     inline: Option<Arc<Inline>>,
     slots: Vec<(usize, u64, Slot)>,
     probe_buf: Vec<u8>,
+    /// Fields probed since the last batch was looked up.
+    tested: u64,
 }
 
 impl RowMasker {
@@ -82,6 +84,7 @@ impl RowMasker {
             inline: None,
             slots: Vec::new(),
             probe_buf: Vec::new(),
+            tested: 0,
         }
     }
 
@@ -124,6 +127,7 @@ impl RowMasker {
         self.carry.extend_from_slice(&rest[pos..]);
         if let Some(inline) = &self.inline {
             inline.check(&mut self.slots);
+            inline.count_tested(std::mem::take(&mut self.tested));
         }
         Ok(())
     }
@@ -163,7 +167,7 @@ impl RowMasker {
                             } else {
                                 v
                             };
-                            inline.queue(i, self.row, value, &mut self.slots);
+                            self.tested += u64::from(inline.queue(i, self.row, value, &mut self.slots));
                         }
                     }
                 }
@@ -219,7 +223,7 @@ impl RowMasker {
                     }
                     copy_text::encode_into(v.as_bytes(), out);
                     if let Some(inline) = &self.inline {
-                        inline.queue(i, self.row, v.as_bytes(), &mut self.slots);
+                        self.tested += u64::from(inline.queue(i, self.row, v.as_bytes(), &mut self.slots));
                     }
                 }
             }

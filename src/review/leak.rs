@@ -84,11 +84,22 @@ impl Bloom {
         })
     }
 
+    /// Sets a value's bits. Most repeated values (first names, cities) find
+    /// their bits set already and skip the atomic writes; they are counted
+    /// once, so `inserted` is about the number of distinct values.
     fn insert_raw(&self, v: &[u8]) {
+        let mut added = false;
         for (word, mask) in Self::words(self.slot(v)) {
-            self.bits[word].fetch_or(mask, Ordering::Relaxed);
+            if let Some(w) = self.bits.get(word) {
+                if w.load(Ordering::Relaxed) & mask != mask {
+                    w.fetch_or(mask, Ordering::Relaxed);
+                    added = true;
+                }
+            }
         }
-        self.inserted.fetch_add(1, Ordering::Relaxed);
+        if added {
+            self.inserted.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Whether all bits of a slot are set. Looking up a batch of slots
@@ -448,18 +459,25 @@ impl Inline {
     }
 
     /// Queues the slots of one field's value (COPY-decoded) into `batch`;
-    /// `field` tells the fields of a column apart (the row number).
-    pub fn queue(&self, i: usize, field: u64, value: &[u8], batch: &mut Vec<(usize, u64, Slot)>) {
+    /// `field` tells the fields of a column apart (the row number). Returns
+    /// whether the field is tested; the caller counts them
+    /// ([`Inline::count_tested`]), once per batch rather than per field.
+    pub fn queue(&self, i: usize, field: u64, value: &[u8], batch: &mut Vec<(usize, u64, Slot)>) -> bool {
         let how = self.probe(i);
         if how == Probe::Skip {
-            return;
+            return false;
         }
-        self.tested.fetch_add(1, Ordering::Relaxed);
         let value = match std::str::from_utf8(value) {
             Ok(v) => std::borrow::Cow::Borrowed(v),
             Err(_) => String::from_utf8_lossy(value),
         };
         self.bloom.slots(&value, how, |slot| batch.push((i, field, slot)));
+        true
+    }
+
+    /// Adds fields tested.
+    pub fn count_tested(&self, n: u64) {
+        self.tested.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Looks up a batch of queued slots, counting each field with a hit
