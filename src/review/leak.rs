@@ -493,16 +493,16 @@ impl Inline {
         }
         let n = batch.len();
         let granted = d.budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(n)).is_ok();
-        match d.slots.lock() {
-            Ok(mut kept) if granted => kept.append(batch),
-            _ => {
-                d.overflowed.store(true, Ordering::Relaxed);
-                if granted {
-                    d.budget.fetch_add(n, Ordering::Relaxed);
-                }
-                batch.clear();
-            }
+        if let (true, Ok(mut kept)) = (granted, d.slots.lock()) {
+            kept.append(batch);
+            return;
         }
+        // Out of budget: this file will be read back. What it kept is freed
+        // now, for the probes of other tables.
+        d.overflowed.store(true, Ordering::Relaxed);
+        let freed = d.slots.lock().map(|mut kept| std::mem::take(&mut *kept).len()).unwrap_or(0);
+        d.budget.fetch_add(freed + if granted { n } else { 0 }, Ordering::Relaxed);
+        batch.clear();
     }
 
     fn lookup(&self, batch: &mut Vec<(usize, u64, Slot)>) {
@@ -527,7 +527,8 @@ impl Inline {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct LeakScan {
-    /// Original values and tokens remembered.
+    /// Distinct original values and tokens remembered (a value whose bits
+    /// were all set already is not counted again).
     pub remembered: u64,
     pub filter_bytes: u64,
     /// Per probe, for the number remembered.
