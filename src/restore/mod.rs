@@ -165,16 +165,16 @@ async fn load(
     // pg_dump's scripts clear search_path; our statements are qualified.
     let mut stats = RestoreStats::default();
     for t in snap.manifest.tables.iter().filter(|t| t.has_data()) {
-        let bar = progress.table("loading", &format!("{}.{}", t.schema, t.name));
-        let mut rows = Ok(0);
-        for (path, expected) in t.data_files() {
-            rows = match rows {
-                Ok(n) => load_file(client, store, snap, t, (path, expected), &bar).await.map(|r| n + r),
-                e => e,
-            };
+        let files = t.data_files();
+        let n = files.len();
+        let mut rows = 0;
+        // One progress line per file: a chunk's counts start from zero.
+        for (i, (path, expected)) in files.into_iter().enumerate() {
+            let bar = progress.table("loading", &file_label(t, i, n));
+            let loaded = load_file(client, store, snap, t, (path, expected), &bar).await;
+            bar.finish();
+            rows += loaded?;
         }
-        bar.finish();
-        let rows = rows?;
         tracing::info!(table = %format!("{}.{}", t.schema, t.name), rows, "table loaded");
         stats.tables += 1;
         stats.rows += rows;
@@ -185,6 +185,15 @@ async fn load(
         .await
         .map_err(|e| RestoreError::load("creating indexes, constraints and triggers (post-data)", &e))?;
     Ok(stats)
+}
+
+/// How progress and logs name file `i` of a table's `n`: the table, and
+/// which chunk when there are several.
+fn file_label(t: &TableEntry, i: usize, n: usize) -> String {
+    match n {
+        1 => format!("{}.{}", t.schema, t.name),
+        _ => format!("{}.{} [{}/{n}]", t.schema, t.name, i + 1),
+    }
 }
 
 /// Sets every sequence to the value the manifest records.

@@ -20,7 +20,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio_postgres::Client;
 
 use super::post_data::{self, Entry};
-use super::{load_file, run_clean, set_sequences, RestoreError, RestoreOptions, RestoreStats, Scripts};
+use super::{file_label, load_file, run_clean, set_sequences, RestoreError, RestoreOptions, RestoreStats, Scripts};
 use crate::conn::{self, ConnSpec, Env};
 use crate::progress::Progress;
 use crate::snapshot::{Listed, TableEntry};
@@ -227,11 +227,7 @@ async fn load_data(
         let n = parts.len();
         left[pos] = n;
         for (i, (path, rows)) in parts.into_iter().enumerate() {
-            let label = match n {
-                1 => format!("{}.{}", t.schema, t.name),
-                _ => format!("{}.{} [{}/{n}]", t.schema, t.name, i + 1),
-            };
-            files.push((t, path, rows, label));
+            files.push((t, path, rows, file_label(t, i, n)));
         }
     }
     let size = |path: &str| snap.manifest.file(path).map_or(0, |f| f.bytes);
