@@ -43,6 +43,10 @@ pub fn compress_stream(
     let mut masked = Vec::new();
     while let Some(batch) = input.blocking_recv() {
         let batch: &[u8] = match masker.as_mut() {
+            Some(m) if m.passes_rows_through() => {
+                m.probe_rows(&batch).map_err(std::io::Error::other)?;
+                &batch
+            }
             Some(m) => {
                 masked.clear();
                 m.process(&batch, &mut masked).map_err(std::io::Error::other)?;

@@ -102,6 +102,36 @@ impl RowMasker {
 
     /// Masks every complete row of `input` into `out`.
     pub fn process(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), RowError> {
+        self.each_row(input, |m, row| m.row(row, out))
+    }
+
+    /// Whether no column is masked: the rows are only looked at (probed for
+    /// the leak scan), and go on as they came.
+    pub fn passes_rows_through(&self) -> bool {
+        self.plan.columns.is_empty()
+    }
+
+    /// Probes every complete row of `input` for the leak scan without
+    /// writing it out again (for a table whose rows pass through).
+    pub fn probe_rows(&mut self, input: &[u8]) -> Result<(), RowError> {
+        self.each_row(input, |m, row| {
+            m.row += 1;
+            for (i, field) in copy_text::fields(row).enumerate() {
+                if let Field::Value(v) = field {
+                    m.queue_probe(i, v);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Calls `f` on every complete row of `input`, carrying an unfinished
+    /// tail to the next call; then looks up the batch's probes.
+    fn each_row(
+        &mut self,
+        input: &[u8],
+        mut f: impl FnMut(&mut Self, &[u8]) -> Result<(), RowError>,
+    ) -> Result<(), RowError> {
         let mut start = 0;
         if !self.carry.is_empty() {
             match input.iter().position(|&b| b == b'\n') {
@@ -112,7 +142,7 @@ impl RowMasker {
                 Some(nl) => {
                     let mut row = std::mem::take(&mut self.carry);
                     row.extend_from_slice(&input[..nl]);
-                    self.row(&row, out)?;
+                    f(self, &row)?;
                     start = nl + 1;
                 }
             }
@@ -121,7 +151,7 @@ impl RowMasker {
         let mut pos = 0;
         while let Some(nl) = rest[pos..].iter().position(|&b| b == b'\n') {
             let row = &rest[pos..pos + nl];
-            self.row(row, out)?;
+            f(self, row)?;
             pos += nl + 1;
         }
         self.carry.extend_from_slice(&rest[pos..]);
@@ -146,6 +176,20 @@ impl RowMasker {
         }
     }
 
+    /// Queues the leak scan's probes of a field that passes through as it
+    /// came (COPY-escaped), when the scan tests its column.
+    fn queue_probe(&mut self, i: usize, v: &[u8]) {
+        let Some(inline) = self.inline.as_ref().filter(|p| p.probe(i) != Probe::Skip) else { return };
+        let value = if v.contains(&b'\\') {
+            self.probe_buf.clear();
+            copy_text::decode_into(v, &mut self.probe_buf);
+            &self.probe_buf[..]
+        } else {
+            v
+        };
+        self.tested += u64::from(inline.queue(i, self.row, value, &mut self.slots));
+    }
+
     fn row(&mut self, row: &[u8], out: &mut Vec<u8>) -> Result<(), RowError> {
         self.row += 1;
         let mut next = 0;
@@ -159,16 +203,7 @@ impl RowMasker {
                     Field::Null => out.extend_from_slice(copy_text::NULL),
                     Field::Value(v) => {
                         out.extend_from_slice(v);
-                        if let Some(inline) = self.inline.as_ref().filter(|p| p.probe(i) != Probe::Skip) {
-                            let value = if v.contains(&b'\\') {
-                                self.probe_buf.clear();
-                                copy_text::decode_into(v, &mut self.probe_buf);
-                                &self.probe_buf[..]
-                            } else {
-                                v
-                            };
-                            self.tested += u64::from(inline.queue(i, self.row, value, &mut self.slots));
-                        }
+                        self.queue_probe(i, v);
                     }
                 }
                 continue;
@@ -289,6 +324,16 @@ mod tests {
         // Row 1's text field holds two originals and counts once; the skipped
         // column is not tested; the phone in an integer-like field is found whole.
         assert_eq!(probe.tally(), (5, vec![1, 1, 0]));
+        // Probing without writing the rows out again finds the same.
+        let again = Arc::new(Inline::new(vec![Probe::Whole, Probe::Full, Probe::Skip], Arc::clone(&bloom)));
+        let plan = TableMask { table: "public.t".into(), columns: Vec::new() };
+        let mut m = RowMasker::new(plan).with_inline_probe(Some(Arc::clone(&again)));
+        assert!(m.passes_rows_through());
+        for chunk in input.chunks(5) {
+            m.probe_rows(chunk).unwrap();
+        }
+        m.finish().unwrap();
+        assert_eq!(again.tally(), (5, vec![1, 1, 0]));
     }
 
     #[test]
