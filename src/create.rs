@@ -401,6 +401,12 @@ async fn dump_all(
         clients.push(session.worker(&opts.source, env).await?);
     }
     let writer_ref = &*writer;
+    // Ends the run after a failure: no worker takes another job, and those
+    // waiting for the leak scan's filter wake up to see it.
+    let stop = || {
+        failed.store(true, std::sync::atomic::Ordering::SeqCst);
+        remembering.send_replace(0);
+    };
     let work = clients.iter().map(|client| async {
         let mut done = Vec::new();
         loop {
@@ -454,18 +460,12 @@ async fn dump_all(
                 )
             }
             .await;
-            match &result {
-                Ok(_) if job.remembers => remembering.send_modify(|n| *n = n.saturating_sub(1)),
-                Ok(_) => {}
-                Err(_) => {
-                    // Wake the workers waiting for the filter: the run is over.
-                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
-                    remembering.send_replace(0);
-                }
-            }
             bar.finish();
             match result {
                 Ok(dumped) => {
+                    if job.remembers {
+                        remembering.send_modify(|n| *n = n.saturating_sub(1));
+                    }
                     tracing::info!(
                         table = %label,
                         rows = dumped.stats.rows,
@@ -476,7 +476,7 @@ async fn dump_all(
                     done.push((job.slot, job.part, dumped, inline));
                 }
                 Err(e) => {
-                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                    stop();
                     return Err(e);
                 }
             }
@@ -501,8 +501,7 @@ async fn dump_all(
             match written.await {
                 Ok(f) => files.push(f),
                 Err(e) => {
-                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
-                    remembering.send_replace(0);
+                    stop();
                     return Err(e);
                 }
             }
@@ -607,7 +606,7 @@ async fn scan_for_leaks(
                 }
                 let reader =
                     writer.store().open(&format!("{}/{path}", writer.id())).await.map_err(|e| e.to_string())?;
-                let (tested, counts) = leak::scan_file(reader, probe, bloom).await?;
+                let (tested, counts) = leak::scan_file(reader, table.clone(), probe, bloom).await?;
                 Ok((table, &entry.columns, tested, counts))
             }
         }))

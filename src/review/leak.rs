@@ -109,10 +109,6 @@ impl Bloom {
         Self::words(slot).all(|(word, mask)| self.bits.get(word).is_some_and(|w| w.load(Ordering::Relaxed) & mask != 0))
     }
 
-    fn contains_raw(&self, v: &[u8]) -> bool {
-        self.contains(self.slot(v))
-    }
-
     /// Remembers an original value: whole, its identifying tokens (emails,
     /// long numbers) and the digits of phone-like numbers in it.
     pub fn remember(&self, value: &str) {
@@ -120,20 +116,6 @@ impl Bloom {
             self.insert_raw(k);
             false
         });
-    }
-
-    /// Whether an output value, one of its identifying tokens, or the digits
-    /// of a phone-like number in it, is a remembered original.
-    pub fn probe(&self, value: &str) -> bool {
-        keys(value, true, |k| self.contains_raw(k))
-    }
-
-    /// Whether an output value of a column whose type has no words to split
-    /// (numbers, dates, times, UUIDs, network addresses) is a remembered
-    /// original, whole, or as the digits of a phone number (a phone kept in a
-    /// bigint column).
-    pub fn probe_whole(&self, value: &str) -> bool {
-        whole_keys(value, |k| self.contains_raw(k))
     }
 
     /// The slots a field is looked up at, as `how` says.
@@ -174,7 +156,7 @@ impl Bloom {
 }
 
 /// Visits the keys of a value, as [`Bloom::remember`] stores them and
-/// [`Bloom::probe`] looks them up, until `visit` returns true (and then
+/// [`Bloom::slots`] looks up a text field's, until `visit` returns true (and then
 /// returns true): the whole value when it is worth it, its identifying
 /// tokens (with `every_token`, also a token that is the whole value), and
 /// `#` + the digits of each phone-like span.
@@ -365,11 +347,11 @@ pub fn generative(masker: &str) -> bool {
 pub enum Probe {
     /// Not probed: the output of a masker that makes values from scratch.
     Skip,
-    /// The whole value only ([`Bloom::probe_whole`]): types whose text has no
+    /// The whole value only (`whole_keys`): types whose text has no
     /// words in it. Splitting a timestamp into tokens would cost four probes
     /// a field and report the dates free text mentions as leaks.
     Whole,
-    /// Whole, token by token and phone-like digit runs ([`Bloom::probe`]):
+    /// Whole, token by token and phone-like digit runs (`keys`):
     /// text, JSON, arrays and every other type.
     Full,
 }
@@ -539,59 +521,27 @@ pub struct LeakScan {
 }
 
 /// Reads one data file back and probes each field as `probe` says for its
-/// column, on a blocking thread (so files are scanned in parallel). Returns
-/// the number of fields tested and the hits per column.
+/// column, on a blocking thread (so files are scanned in parallel), the way
+/// rows are probed as they are dumped. Returns the number of fields tested
+/// and the hits per column.
 pub async fn scan_file(
     reader: crate::store::ObjectReader,
+    table: String,
     probe: Vec<Probe>,
     bloom: std::sync::Arc<Bloom>,
 ) -> Result<(u64, Vec<u64>), String> {
+    use crate::mask::rows::{RowMasker, TableMask};
     let mut chunks = crate::encode::decompress_stream(reader, 4);
     let task = tokio::task::spawn_blocking(move || {
-        let mut hits = vec![0u64; probe.len()];
-        let mut carry: Vec<u8> = Vec::new();
-        let mut tested = 0u64;
-        let mut decoded = Vec::new();
-        // The slots of a batch of rows, with the field each belongs to
-        // (column, field number), looked up together.
-        let mut batch: Vec<(usize, u64, Slot)> = Vec::new();
-        let mut last_hit = None;
+        let inline = std::sync::Arc::new(Inline::new(probe, bloom));
+        let mut rows = RowMasker::new(TableMask { table, columns: Vec::new() })
+            .with_inline_probe(Some(std::sync::Arc::clone(&inline)));
         while let Some(chunk) = chunks.blocking_recv() {
             let chunk = chunk.map_err(|e| e.to_string())?;
-            carry.extend_from_slice(&chunk);
-            let mut start = 0;
-            while let Some(nl) = carry[start..].iter().position(|&b| b == b'\n') {
-                for (i, field) in crate::copy_text::fields(&carry[start..start + nl]).enumerate() {
-                    let (Some(&how), crate::copy_text::Field::Value(v)) = (probe.get(i), field) else { continue };
-                    if how == Probe::Skip {
-                        continue;
-                    }
-                    // Most fields have no escapes: they are probed where they lie.
-                    let raw = if v.contains(&b'\\') {
-                        decoded.clear();
-                        crate::copy_text::decode_into(v, &mut decoded);
-                        &decoded[..]
-                    } else {
-                        v
-                    };
-                    tested += 1;
-                    let value = match std::str::from_utf8(raw) {
-                        Ok(v) => std::borrow::Cow::Borrowed(v),
-                        Err(_) => String::from_utf8_lossy(raw),
-                    };
-                    bloom.slots(&value, how, |slot| batch.push((i, tested, slot)));
-                }
-                start += nl + 1;
-            }
-            carry.drain(..start);
-            for (column, field, slot) in batch.drain(..) {
-                if bloom.contains(slot) && last_hit != Some(field) {
-                    hits[column] += 1;
-                    last_hit = Some(field);
-                }
-            }
+            rows.probe_rows(&chunk).map_err(|e| e.to_string())?;
         }
-        Ok((tested, hits))
+        rows.finish().map_err(|e| e.to_string())?;
+        Ok(inline.tally())
     });
     task.await.map_err(|e| e.to_string())?
 }
@@ -599,6 +549,24 @@ pub async fn scan_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One value's probe through the path the scan takes: its slots, then
+    /// the lookups.
+    impl Bloom {
+        fn probe_as(&self, value: &str, how: Probe) -> bool {
+            let mut hit = false;
+            self.slots(value, how, |slot| hit |= self.contains(slot));
+            hit
+        }
+        /// A text field: whole, token by token, phone digits.
+        fn probe(&self, value: &str) -> bool {
+            self.probe_as(value, Probe::Full)
+        }
+        /// A field of a type without words: whole only.
+        fn probe_whole(&self, value: &str) -> bool {
+            self.probe_as(value, Probe::Whole)
+        }
+    }
 
     #[test]
     fn remembers_values_and_tokens_not_noise() {
