@@ -126,10 +126,7 @@ pub async fn restore(
             return Err(RestoreError::NotEmpty { target: target.to_string(), objects });
         }
     }
-    client
-        .batch_execute(&format!("{DUMP_SETTINGS}; SET client_encoding = 'UTF8'"))
-        .await
-        .map_err(|e| RestoreError::load("setting up the restore connection", &e))?;
+    prepare(&client).await?;
     if opts.jobs > 1 {
         let target = parallel::Target { client: &client, spec: target, env, opts };
         return parallel::restore(target, store, snap, &scripts, progress).await;
@@ -194,6 +191,15 @@ fn file_label(t: &TableEntry, i: usize, n: usize) -> String {
         1 => format!("{}.{}", t.schema, t.name),
         _ => format!("{}.{} [{}/{n}]", t.schema, t.name, i + 1),
     }
+}
+
+/// The session settings of every restore connection: the ones the data was
+/// dumped with, and UTF-8.
+async fn prepare(client: &Client) -> Result<(), RestoreError> {
+    client
+        .batch_execute(&format!("{DUMP_SETTINGS}; SET client_encoding = 'UTF8'"))
+        .await
+        .map_err(|e| RestoreError::load("setting up a restore connection", &e))
 }
 
 /// Sets every sequence to the value the manifest records.

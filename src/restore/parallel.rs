@@ -20,11 +20,12 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio_postgres::Client;
 
 use super::post_data::{self, Entry};
-use super::{file_label, load_file, run_clean, set_sequences, RestoreError, RestoreOptions, RestoreStats, Scripts};
+use super::{
+    file_label, load_file, prepare, run_clean, set_sequences, RestoreError, RestoreOptions, RestoreStats, Scripts,
+};
 use crate::conn::{self, ConnSpec, Env};
 use crate::progress::Progress;
 use crate::snapshot::{Listed, TableEntry};
-use crate::source::session::DUMP_SETTINGS;
 use crate::sql;
 use crate::store::Store;
 
@@ -100,9 +101,7 @@ async fn connect_workers(target: &Target<'_>, snap: &Listed) -> Result<Vec<Clien
     let mut workers = Vec::with_capacity(n);
     for _ in 0..n {
         let c = conn::connect(target.spec, target.env).await?;
-        c.batch_execute(&format!("{DUMP_SETTINGS}; SET client_encoding = 'UTF8'"))
-            .await
-            .map_err(|e| RestoreError::load("setting up a restore connection", &e))?;
+        prepare(&c).await?;
         workers.push(c);
     }
     Ok(workers)
@@ -117,7 +116,7 @@ async fn load(
     progress: &Progress,
 ) -> Result<RestoreStats, RestoreError> {
     let post = post_data::split(&scripts.post_data.body);
-    if !post.entries.is_empty() && post.preamble_is_settings() {
+    if post.runs_in_parts() {
         // pg_dump's session settings, for the entries the workers build.
         for w in workers {
             w.batch_execute(&post.preamble)
@@ -139,7 +138,7 @@ async fn load(
 /// must run alone, each on one table of the snapshot (by position in the
 /// manifest). An entry naming a table written otherwise waits for the end.
 fn early_entries(post: &post_data::PostData, snap: &Listed) -> Vec<(usize, usize)> {
-    if post.entries.is_empty() || !post.preamble_is_settings() {
+    if !post.runs_in_parts() {
         return Vec::new();
     }
     let names: Vec<String> = snap
@@ -320,7 +319,7 @@ async fn build(
     built: &HashSet<usize>,
 ) -> Result<(), RestoreError> {
     let what = "creating indexes, constraints and triggers (post-data)";
-    if post.entries.is_empty() || !post.preamble_is_settings() {
+    if !post.runs_in_parts() {
         return client.batch_execute(script).await.map_err(|e| RestoreError::load(what, &e));
     }
     client.batch_execute(&post.preamble).await.map_err(|e| RestoreError::load(what, &e))?;

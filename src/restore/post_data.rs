@@ -84,9 +84,14 @@ pub fn split(script: &str) -> PostData {
 }
 
 impl PostData {
-    /// Whether the preamble only sets session settings, so that it can run
-    /// on every connection (else the script must run as one, in order).
-    pub fn preamble_is_settings(&self) -> bool {
+    /// Whether the script can run in parts on several connections: it has
+    /// entries, and its preamble only sets session settings (which then run
+    /// on every connection). Else it must run as one, in order.
+    pub fn runs_in_parts(&self) -> bool {
+        !self.entries.is_empty() && self.preamble_is_settings()
+    }
+
+    fn preamble_is_settings(&self) -> bool {
         self.preamble.lines().map(str::trim).all(|l| {
             l.is_empty()
                 || l.starts_with("--")
@@ -158,7 +163,7 @@ CREATE TRIGGER trg BEFORE INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION 
     fn entries_keep_their_settings_and_name_their_tables() {
         let p = split(SCRIPT);
         assert!(p.preamble.contains("set_config('search_path'"));
-        assert!(p.preamble_is_settings());
+        assert!(p.runs_in_parts());
         let kinds: Vec<&str> = p.entries.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["CONSTRAINT", "INDEX", "FK CONSTRAINT", "TRIGGER"]);
         assert_eq!(p.entries[0].tables, ["public.customers"]);
@@ -182,6 +187,7 @@ CREATE TRIGGER trg BEFORE INSERT ON public.orders FOR EACH ROW EXECUTE FUNCTION 
         assert!(p.entries.is_empty());
         assert!(p.preamble.contains("CREATE INDEX"));
         assert!(!p.preamble_is_settings());
+        assert!(!p.runs_in_parts());
     }
 
     #[test]
