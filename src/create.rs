@@ -596,17 +596,16 @@ async fn scan_for_leaks(
     let scans = tables.iter().filter_map(|entry| {
         let t = catalog.tables.iter().find(|t| t.schema == entry.schema && t.name == entry.name)?;
         let table = t.display_name();
-        let probe = probes_for(t, plan);
         let files: Vec<_> = entry.data_files().into_iter().map(|(path, _)| path.to_string()).collect();
         Some(files.into_iter().map(move |path| {
-            let (table, probe, bloom) = (table.clone(), probe.clone(), Arc::clone(bloom));
+            let (table, bloom) = (table.clone(), Arc::clone(bloom));
             async move {
                 if let Some((tested, counts)) = probed.get(&path) {
                     return Ok::<_, String>((table, &entry.columns, *tested, counts.clone()));
                 }
                 let reader =
                     writer.store().open(&format!("{}/{path}", writer.id())).await.map_err(|e| e.to_string())?;
-                let (tested, counts) = leak::scan_file(reader, table.clone(), probe, bloom).await?;
+                let (tested, counts) = leak::scan_file(reader, table.clone(), probes_for(t, plan), bloom).await?;
                 Ok((table, &entry.columns, tested, counts))
             }
         }))

@@ -171,7 +171,8 @@ fn pg_dump_ident(name: &str) -> String {
 
 /// What a loading connection does next.
 enum Task<'a> {
-    File(&'a TableEntry, &'a str, u64, String),
+    /// (table position, table, file, rows, label).
+    File(usize, &'a TableEntry, &'a str, u64, String),
     Entry(usize),
     /// Nothing is ready yet, but loads in progress will make an entry ready.
     Wait,
@@ -181,7 +182,8 @@ enum Task<'a> {
 
 /// Shared by the loading connections.
 struct Loading<'a> {
-    files: VecDeque<(&'a TableEntry, &'a str, u64, String)>,
+    /// (table position, table, file, rows, label), largest first.
+    files: VecDeque<(usize, &'a TableEntry, &'a str, u64, String)>,
     /// Files still to load, per table (by manifest position).
     left: Vec<usize>,
     /// Early entries (entry index, table position) not started yet.
@@ -201,7 +203,7 @@ impl<'a> Loading<'a> {
             return Task::Entry(entry);
         }
         match self.files.pop_front() {
-            Some((t, path, rows, label)) => Task::File(t, path, rows, label),
+            Some((pos, t, path, rows, label)) => Task::File(pos, t, path, rows, label),
             None if self.waiting.is_empty() => Task::Done,
             None => Task::Wait,
         }
@@ -226,12 +228,11 @@ async fn load_data(
         let n = parts.len();
         left[pos] = n;
         for (i, (path, rows)) in parts.into_iter().enumerate() {
-            files.push((t, path, rows, file_label(t, i, n)));
+            files.push((pos, t, path, rows, file_label(t, i, n)));
         }
     }
     let size = |path: &str| snap.manifest.file(path).map_or(0, |f| f.bytes);
-    files.sort_by_key(|(_, path, _, _)| std::cmp::Reverse(size(path)));
-    let position = |t: &TableEntry| tables.iter().position(|x| std::ptr::eq(x, t));
+    files.sort_by_key(|(_, _, path, _, _)| std::cmp::Reverse(size(path)));
     let state =
         Mutex::new(Loading { files: VecDeque::from(files), left, waiting: early.to_vec(), busy: HashSet::new() });
     let changed = tokio::sync::Notify::new();
@@ -264,14 +265,14 @@ async fn load_data(
                     }
                     r
                 }
-                Task::File(t, path, expected, label) => {
+                Task::File(pos, t, path, expected, label) => {
                     let bar = progress.table("loading", &label);
                     let loaded = load_file(client, store, snap, t, (path, expected), &bar).await;
                     bar.finish();
                     loaded.map(|n| {
                         tracing::info!(table = %label, rows = n, "table loaded");
                         rows += n;
-                        if let (Ok(mut s), Some(pos)) = (state.lock(), position(t)) {
+                        if let Ok(mut s) = state.lock() {
                             if let Some(l) = s.left.get_mut(pos) {
                                 *l = l.saturating_sub(1);
                             }
