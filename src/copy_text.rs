@@ -17,7 +17,21 @@ pub enum Field<'a> {
 
 /// The fields of one row (without its newline).
 pub fn fields(row: &[u8]) -> impl Iterator<Item = Field<'_>> {
-    row.split(|&b| b == b'\t').map(|f| if f == b"\\N" { Field::Null } else { Field::Value(f) })
+    let mut rest = Some(row);
+    std::iter::from_fn(move || {
+        let r = rest?;
+        let f = match memchr::memchr(b'\t', r) {
+            Some(tab) => {
+                rest = Some(&r[tab + 1..]);
+                &r[..tab]
+            }
+            None => {
+                rest = None;
+                r
+            }
+        };
+        Some(if f == b"\\N" { Field::Null } else { Field::Value(f) })
+    })
 }
 
 /// Decodes an escaped field into raw bytes (appended to `out`).

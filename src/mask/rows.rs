@@ -64,6 +64,8 @@ pub struct RowMasker {
     row: u64,
     decoded: Vec<u8>,
     leak: Option<Arc<crate::review::leak::Bloom>>,
+    /// Slots of originals to remember, set in the filter once per batch.
+    remembered: Vec<Slot>,
     /// Probing the output for the leak scan, with the slots of the batch.
     inline: Option<Arc<Inline>>,
     slots: Vec<(usize, u64, Slot)>,
@@ -81,6 +83,7 @@ impl RowMasker {
             row: 0,
             decoded: Vec::new(),
             leak: None,
+            remembered: Vec::new(),
             inline: None,
             slots: Vec::new(),
             probe_buf: Vec::new(),
@@ -126,7 +129,8 @@ impl RowMasker {
     }
 
     /// Calls `f` on every complete row of `input`, carrying an unfinished
-    /// tail to the next call; then looks up the batch's probes.
+    /// tail to the next call; then remembers the batch's originals and looks
+    /// up its probes.
     fn each_row(
         &mut self,
         input: &[u8],
@@ -134,7 +138,7 @@ impl RowMasker {
     ) -> Result<(), RowError> {
         let mut start = 0;
         if !self.carry.is_empty() {
-            match input.iter().position(|&b| b == b'\n') {
+            match memchr::memchr(b'\n', input) {
                 None => {
                     self.carry.extend_from_slice(input);
                     return Ok(());
@@ -149,12 +153,15 @@ impl RowMasker {
         }
         let rest = &input[start..];
         let mut pos = 0;
-        while let Some(nl) = rest[pos..].iter().position(|&b| b == b'\n') {
+        while let Some(nl) = memchr::memchr(b'\n', &rest[pos..]) {
             let row = &rest[pos..pos + nl];
             f(self, row)?;
             pos += nl + 1;
         }
         self.carry.extend_from_slice(&rest[pos..]);
+        if let Some(bloom) = &self.leak {
+            bloom.remember_batch(&mut self.remembered);
+        }
         if let Some(inline) = &self.inline {
             inline.check(&mut self.slots);
             inline.count_tested(std::mem::take(&mut self.tested));
@@ -180,7 +187,7 @@ impl RowMasker {
     /// came (COPY-escaped), when the scan tests its column.
     fn queue_probe(&mut self, i: usize, v: &[u8]) {
         let Some(inline) = self.inline.as_ref().filter(|p| p.probe(i) != Probe::Skip) else { return };
-        let value = if v.contains(&b'\\') {
+        let value = if memchr::memchr(b'\\', v).is_some() {
             self.probe_buf.clear();
             copy_text::decode_into(v, &mut self.probe_buf);
             &self.probe_buf[..]
@@ -230,7 +237,7 @@ impl RowMasker {
             let result = match std::str::from_utf8(&self.decoded) {
                 Ok(text) => {
                     if let (true, Some(bloom)) = (rule.remember, &self.leak) {
-                        bloom.remember(text);
+                        bloom.queue_remember(text, &mut self.remembered);
                     }
                     rule.masker.mask(text, &rule.seeder).map_err(|e| e.0)
                 }

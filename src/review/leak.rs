@@ -84,12 +84,12 @@ impl Bloom {
         })
     }
 
-    /// Sets a value's bits. Most repeated values (first names, cities) find
+    /// Sets a slot's bits. Most repeated values (first names, cities) find
     /// their bits set already and skip the atomic writes; they are counted
     /// once, so `inserted` is about the number of distinct values.
-    fn insert_raw(&self, v: &[u8]) {
+    fn insert(&self, slot: Slot) {
         let mut added = false;
-        for (word, mask) in Self::words(self.slot(v)) {
+        for (word, mask) in Self::words(slot) {
             if let Some(w) = self.bits.get(word) {
                 if w.load(Ordering::Relaxed) & mask != mask {
                     w.fetch_or(mask, Ordering::Relaxed);
@@ -112,14 +112,34 @@ impl Bloom {
     /// Remembers an original value: whole, its identifying tokens (emails,
     /// long numbers) and the digits of phone-like numbers in it.
     pub fn remember(&self, value: &str) {
-        keys(value, false, |k| {
-            self.insert_raw(k);
+        keys(value.as_bytes(), false, |k| {
+            self.insert(self.slot(k));
             false
         });
     }
 
-    /// The slots a field is looked up at, as `how` says.
-    pub fn slots(&self, value: &str, how: Probe, mut visit: impl FnMut(Slot)) {
+    /// Queues the slots of an original value, to be remembered with
+    /// [`Bloom::remember_batch`].
+    pub fn queue_remember(&self, value: &str, batch: &mut Vec<Slot>) {
+        keys(value.as_bytes(), false, |k| {
+            batch.push(self.slot(k));
+            false
+        });
+    }
+
+    /// Remembers a batch of queued slots (emptying it). The bits are read
+    /// for all of them first, so that their memory misses overlap, then set
+    /// where some are missing; most repeated values need no write.
+    pub fn remember_batch(&self, batch: &mut Vec<Slot>) {
+        batch.retain(|&slot| !self.contains(slot));
+        for slot in batch.drain(..) {
+            self.insert(slot);
+        }
+    }
+
+    /// The slots a field (its bytes, decoded from COPY) is looked up at, as
+    /// `how` says.
+    pub fn slots(&self, value: &[u8], how: Probe, mut visit: impl FnMut(Slot)) {
         let each = |k: &[u8]| {
             visit(self.slot(k));
             false
@@ -159,111 +179,180 @@ impl Bloom {
 /// [`Bloom::slots`] looks up a text field's, until `visit` returns true (and then
 /// returns true): the whole value when it is worth it, its identifying
 /// tokens (with `every_token`, also a token that is the whole value), and
-/// `#` + the digits of each phone-like span.
+/// `#` + the digits of each phone-like span. The order of the keys is not
+/// part of the contract.
 ///
 /// ASCII values, nearly all, take one pass over their bytes; others go
 /// through the `char` functions below, which define the same keys.
-fn keys(value: &str, every_token: bool, mut visit: impl FnMut(&[u8]) -> bool) -> bool {
+fn keys(value: &[u8], every_token: bool, mut visit: impl FnMut(&[u8]) -> bool) -> bool {
     if !value.is_ascii() {
+        // A field that is not UTF-8 is tested as its lossy decoding.
+        let value = String::from_utf8_lossy(value);
+        let value = value.as_ref();
         return (worth(value) && visit(value.as_bytes()))
             || tokens(value)
                 .filter(|t| (every_token || t.len() != value.len()) && identifying(t))
                 .any(|t| visit(t.as_bytes()))
             || digit_runs(value).any(|d| visit(d.as_bytes()));
     }
-    let b = value.as_bytes();
-    let mut digits = 0;
-    let mut numeric = true;
-    for &c in b {
-        digits += usize::from(c.is_ascii_digit());
-        numeric &= c.is_ascii_digit() || matches!(c, b'.' | b'-' | b'+' | b' ' | b',' | b':');
+    let b = value;
+    // One pass, without a branch that depends on the kind of each byte (hex
+    // and random digits would mispredict it): byte classes from a table,
+    // counters and selects. Branches are taken only where a token or a run of
+    // phone characters ends holding enough to be a key, which is rare.
+    let mut all: u8 = !0;
+    // The current token: where it starts, and its score (one a digit, 1 << 20
+    // an `@`): it may identify when the score reaches 6.
+    let (mut tok_start, mut tok_score) = (0usize, 0u32);
+    // The current run of phone characters: where it starts, its digits.
+    let (mut run_start, mut run_digits) = (0usize, 0usize);
+    for (i, &c) in b.iter().enumerate() {
+        let k = CLASSES[c as usize];
+        all &= k;
+        let sep = k & SEPARATOR != 0;
+        if sep & (tok_score >= 6) && token(b, tok_start, i, tok_score, every_token, &mut visit) {
+            return true;
+        }
+        tok_start = if sep { i + 1 } else { tok_start };
+        // Masks instead of branches: all ones to keep counting, zero to restart.
+        tok_score = (tok_score + SCORES[c as usize]) & u32::from(sep).wrapping_sub(1);
+        let span = k & SPAN != 0;
+        if !span & (run_digits >= 8) && phone_key(&b[run_start..i], &mut visit) {
+            return true;
+        }
+        run_start = if span { run_start } else { i + 1 };
+        run_digits = (run_digits + usize::from(k & DIGIT)) & usize::from(span).wrapping_neg();
     }
-    if b.len() >= 4 && (!numeric || b.len() >= 8) && visit(b) {
+    if tok_score >= 6 && token(b, tok_start, b.len(), tok_score, every_token, &mut visit) {
         return true;
     }
-    for t in b.split(|&c| ascii_separator(c)) {
-        let t = trim_ascii_token(t);
-        if t.is_empty() || (!every_token && t.len() == b.len()) {
-            continue;
-        }
-        let (mut at, mut dot, mut d) = (false, false, 0);
-        for &c in t {
-            at |= c == b'@';
-            dot |= c == b'.';
-            d += usize::from(c.is_ascii_digit());
-        }
-        if ((at && dot && t.len() >= 6) || d >= 6) && visit(t) {
-            return true;
-        }
+    if run_digits >= 8 && phone_key(&b[run_start..], &mut visit) {
+        return true;
     }
-    if digits < 8 {
+    let numeric = all & NUMERIC != 0;
+    b.len() >= 4 && (!numeric || b.len() >= 8) && visit(b)
+}
+
+/// An `@` in a token's score: more than any count of digits that matters.
+const AT_SCORE: u32 = 1 << 20;
+
+/// A token of an ASCII value that may identify (its `score` is 6 or more):
+/// `b[start..end]` trimmed, visited when it is an email address or holds
+/// six digits or more.
+fn token(
+    b: &[u8],
+    start: usize,
+    end: usize,
+    score: u32,
+    every_token: bool,
+    visit: &mut impl FnMut(&[u8]) -> bool,
+) -> bool {
+    let t = trim_ascii_token(&b[start..end]);
+    if t.is_empty() || (!every_token && t.len() == b.len()) {
         return false;
     }
-    // Phone-like spans: the digits of each run of digits, spaces, dots,
-    // dashes and brackets, from its first digit to its last.
-    let mut i = 0;
-    let mut key = Vec::new();
-    while i < b.len() {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && (b[i].is_ascii_digit() || matches!(b[i], b' ' | b'(' | b')' | b'.' | b'-')) {
-            i += 1;
-        }
-        key.clear();
-        key.push(b'#');
-        key.extend(b[start..i].iter().filter(|c| c.is_ascii_digit()));
-        if key.len() > 8 && visit(&key) {
-            return true;
-        }
+    if score < AT_SCORE {
+        // Six digits or more, and no `@`: trimming keeps every digit.
+        return visit(t);
     }
-    false
+    let (mut at, mut dot, mut d) = (false, false, 0);
+    for &c in t {
+        at |= c == b'@';
+        dot |= c == b'.';
+        d += usize::from(c.is_ascii_digit());
+    }
+    ((at && dot && t.len() >= 6) || d >= 6) && visit(t)
+}
+
+/// The key of a run of phone characters with eight digits or more: `#` + its digits.
+fn phone_key(run: &[u8], visit: &mut impl FnMut(&[u8]) -> bool) -> bool {
+    let mut key = Vec::with_capacity(run.len() + 1);
+    key.push(b'#');
+    key.extend(run.iter().filter(|c| c.is_ascii_digit()));
+    visit(&key)
 }
 
 /// The keys of a field tested whole: the value (when worth it), and `#` +
 /// its digits when it is made only of a phone number's characters.
-fn whole_keys(value: &str, mut visit: impl FnMut(&[u8]) -> bool) -> bool {
-    // One pass: ASCII, digits, only `worth`'s number characters, only a
-    // phone number's characters.
-    let (mut ascii, mut digits, mut numeric, mut phone) = (true, 0, true, true);
-    for &b in value.as_bytes() {
-        let digit = b.is_ascii_digit();
-        ascii &= b.is_ascii();
-        digits += usize::from(digit);
-        numeric &= digit || matches!(b, b'.' | b'-' | b'+' | b' ' | b',' | b':');
-        phone &= digit || matches!(b, b'+' | b'-' | b'.' | b' ' | b'(' | b')');
+fn whole_keys(value: &[u8], mut visit: impl FnMut(&[u8]) -> bool) -> bool {
+    let b = value;
+    // One pass, branch-free: the classes all bytes share, and the digits.
+    let (mut all, mut any, mut digits) = (!0u8, 0u8, 0usize);
+    for &c in b {
+        let k = CLASSES[c as usize];
+        all &= k;
+        any |= c;
+        digits += usize::from(k & DIGIT);
     }
-    let worth_it = if ascii { value.len() >= 4 && (!numeric || value.len() >= 8) } else { worth(value) };
-    if worth_it && visit(value.as_bytes()) {
+    let visited = if any < 0x80 {
+        b.len() >= 4 && (all & NUMERIC == 0 || b.len() >= 8) && visit(b)
+    } else {
+        // A field that is not UTF-8 is tested as its lossy decoding.
+        let value = String::from_utf8_lossy(b);
+        worth(&value) && visit(value.as_bytes())
+    };
+    if visited {
         return true;
     }
-    if digits < 8 || !phone {
-        return false;
-    }
-    let mut key = Vec::with_capacity(digits + 1);
-    key.push(b'#');
-    key.extend(value.bytes().filter(u8::is_ascii_digit));
-    visit(&key)
+    digits >= 8 && all & PHONE != 0 && phone_key(b, &mut visit)
 }
 
-/// The bytes [`tokens`] splits on, for ASCII text, as a table: a `match`
-/// over them compiles to a jump per byte.
-const SEPARATORS: [bool; 256] = {
-    let mut t = [false; 256];
-    let list = b" \t\n\x0b\x0c\r,;()<>\"'[]{}|\\/!?=";
+/// Byte classes of ASCII text, for the one-pass key finders.
+const DIGIT: u8 = 1;
+/// What [`worth`] counts as part of a number: digits and `.-+ ,:`.
+const NUMERIC: u8 = 2;
+/// What a phone-like run is made of inside a text: digits and ` ().-`.
+const SPAN: u8 = 4;
+/// What [`tokens`] splits on.
+const SEPARATOR: u8 = 8;
+/// What a whole phone number is made of: digits and `+-. ()`.
+const PHONE: u8 = 32;
+
+/// What a byte adds to its token's score ([`keys`]).
+const SCORES: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = 1;
+        c += 1;
+    }
+    t[b'@' as usize] = AT_SCORE;
+    t
+};
+
+const CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = DIGIT | NUMERIC | SPAN | PHONE;
+        c += 1;
+    }
+    let numeric = b".-+ ,:";
     let mut i = 0;
-    while i < list.len() {
-        t[list[i] as usize] = true;
+    while i < numeric.len() {
+        t[numeric[i] as usize] |= NUMERIC;
+        i += 1;
+    }
+    let span = b" ().-";
+    i = 0;
+    while i < span.len() {
+        t[span[i] as usize] |= SPAN;
+        i += 1;
+    }
+    let phone = b"+-. ()";
+    i = 0;
+    while i < phone.len() {
+        t[phone[i] as usize] |= PHONE;
+        i += 1;
+    }
+    let separators = b" \t\n\x0b\x0c\r,;()<>\"'[]{}|\\/!?=";
+    i = 0;
+    while i < separators.len() {
+        t[separators[i] as usize] |= SEPARATOR;
         i += 1;
     }
     t
 };
-
-fn ascii_separator(c: u8) -> bool {
-    SEPARATORS[c as usize]
-}
 
 fn trim_ascii_token(mut t: &[u8]) -> &[u8] {
     while let [b'.' | b':' | b'-', rest @ ..] = t {
@@ -449,11 +538,7 @@ impl Inline {
         if how == Probe::Skip {
             return false;
         }
-        let value = match std::str::from_utf8(value) {
-            Ok(v) => std::borrow::Cow::Borrowed(v),
-            Err(_) => String::from_utf8_lossy(value),
-        };
-        self.bloom.slots(&value, how, |slot| batch.push((i, field, slot)));
+        self.bloom.slots(value, how, |slot| batch.push((i, field, slot)));
         true
     }
 
@@ -555,7 +640,7 @@ mod tests {
     impl Bloom {
         fn probe_as(&self, value: &str, how: Probe) -> bool {
             let mut hit = false;
-            self.slots(value, how, |slot| hit |= self.contains(slot));
+            self.slots(value.as_bytes(), how, |slot| hit |= self.contains(slot));
             hit
         }
         /// A text field: whole, token by token, phone digits.
@@ -596,16 +681,19 @@ mod tests {
                 .map(|t| t.as_bytes().to_vec()),
         );
         out.extend(digit_runs(value).map(String::into_bytes));
+        out.sort();
         out
     }
 
-    /// The keys the fast functions visit.
+    /// The keys the fast functions visit, in order (which is not part of
+    /// their contract).
     fn fast_keys(visit_all: impl FnOnce(&mut dyn FnMut(&[u8]) -> bool)) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         visit_all(&mut |k| {
             out.push(k.to_vec());
             false
         });
+        out.sort();
         out
     }
 
@@ -616,7 +704,7 @@ mod tests {
             every_token: bool,
         ) {
             let fast = fast_keys(|v| {
-                keys(&value, every_token, v);
+                keys(value.as_bytes(), every_token, v);
             });
             proptest::prop_assert_eq!(fast, reference_keys(&value, every_token));
         }
@@ -624,7 +712,7 @@ mod tests {
         #[test]
         fn whole_values_give_the_keys_of_the_char_rules(value in "[0-9a-c .:,+()\\-é]{0,24}") {
             let fast = fast_keys(|v| {
-                whole_keys(&value, v);
+                whole_keys(value.as_bytes(), v);
             });
             let mut reference = Vec::new();
             if worth(&value) {
@@ -634,6 +722,7 @@ mod tests {
             if digits.len() >= 8 && value.bytes().all(|b| b.is_ascii_digit() || b"+-. ()".contains(&b)) {
                 reference.push([b"#".as_slice(), &digits].concat());
             }
+            reference.sort();
             proptest::prop_assert_eq!(fast, reference);
         }
 
@@ -642,7 +731,7 @@ mod tests {
             value in "[0-9 ().+\\-]{0,30}[a@.x]?[0-9 ().\\-]{0,20}",
         ) {
             let fast = fast_keys(|v| {
-                keys(&value, true, v);
+                keys(value.as_bytes(), true, v);
             });
             proptest::prop_assert_eq!(fast, reference_keys(&value, true));
         }
