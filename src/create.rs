@@ -366,7 +366,11 @@ async fn dump_all(
         let cost = cost_of(t, plan);
         let remembers =
             bloom.is_some() && plan.tables.get(&t.oid).is_some_and(|m| m.columns.iter().any(|c| c.remember));
-        let parts = chunks_of(session, t, cost, chunk_cost).await?;
+        // The tables whose originals are remembered end together on every
+        // worker (a multiple of the workers in chunks): the other tables wait
+        // for the last of them, so that they can be probed as they are dumped.
+        let round_to = if remembers && cost > MIN_CHUNK / 4 { opts.jobs.max(1) as u64 } else { 1 };
+        let parts = chunks_of(session, t, cost, chunk_cost, round_to).await?;
         let n = parts.len();
         for (i, pages) in parts.into_iter().enumerate() {
             let (path, part) = match n {
@@ -703,15 +707,18 @@ fn auto_chunk_cost(catalog: &Catalog, selection: &Selection, plan: &MaskPlan, jo
 }
 
 /// The page ranges a table is dumped in: one (the whole table) unless its
-/// work is more than `chunk_cost` and the server scans ctid ranges
-/// efficiently (PostgreSQL 14+); at most 1,000.
+/// work is more than `chunk_cost`, or `round_to` is more than one, and the
+/// server scans ctid ranges efficiently (PostgreSQL 14+); then a multiple
+/// of `round_to` of them, at most about 1,000.
 async fn chunks_of(
     session: &SourceSession,
     t: &crate::source::catalog::Table,
     cost: u64,
     chunk_cost: u64,
+    round_to: u64,
 ) -> Result<Vec<copy_out::Pages>, CreateError> {
-    if session.server_version_num < 140_000 || cost <= chunk_cost {
+    let parts = cost.div_ceil(chunk_cost.max(1)).clamp(1, 1000).div_ceil(round_to) * round_to;
+    if session.server_version_num < 140_000 || parts <= 1 {
         return Ok(vec![copy_out::Pages { start: 0, end: None }]);
     }
     let row = session
@@ -723,7 +730,7 @@ async fn chunks_of(
         .await
         .map_err(|e| SourceError::query(format!("reading the size of table {}", t.display_name()), &e))?;
     let pages = row.get::<_, i64>(0).max(0) as u64;
-    Ok(copy_out::Pages::split(pages, cost.div_ceil(chunk_cost.max(1)).min(1000)))
+    Ok(copy_out::Pages::split(pages, parts))
 }
 
 /// A file-name-safe stem for a table: readable, never ambiguous thanks to the
