@@ -264,8 +264,11 @@ impl RowMasker {
                         }
                     }
                     copy_text::encode_into(v.as_bytes(), out);
+                    // A masker that keeps parts of its input is probed for
+                    // what it kept of this original.
                     if let Some(inline) = &self.inline {
-                        self.tested += u64::from(inline.queue(i, self.row, v.as_bytes(), &mut self.slots));
+                        self.tested +=
+                            u64::from(inline.queue_kept(i, self.row, v.as_bytes(), &self.decoded, &mut self.slots));
                     }
                 }
             }
