@@ -151,17 +151,22 @@ impl Bloom {
     /// about once in a hundred against 100,000 remembered phones); a
     /// chance equality is not a leak, and would stop every run.
     pub fn kept_slots(&self, output: &[u8], original: &[u8], how: Probe, mut visit: impl FnMut(Slot)) {
+        if output == original {
+            // Nothing was replaced: every key is kept.
+            return self.slots(output, how, visit);
+        }
         let mut digits: Option<Vec<u8>> = None;
         Self::keys_as(output, how, |k| {
             let phone_digits = match k {
                 [b'#', d @ ..] if d.iter().all(u8::is_ascii_digit) => Some(d),
                 _ => None,
             };
-            let kept = memchr::memmem::find(original, k).is_some()
+            let kept = occurs(original, k)
                 || phone_digits.is_some_and(|d| {
-                    let all =
-                        digits.get_or_insert_with(|| original.iter().copied().filter(u8::is_ascii_digit).collect());
-                    memchr::memmem::find(all, d).is_some()
+                    occurs(
+                        digits.get_or_insert_with(|| original.iter().copied().filter(u8::is_ascii_digit).collect()),
+                        d,
+                    )
                 });
             if kept {
                 visit(self.slot(k));
@@ -202,6 +207,18 @@ impl Bloom {
         let n = self.inserted() as f64;
         let k = f64::from(HASHES);
         (1.0 - (-k * n / self.m as f64).exp()).powf(k)
+    }
+}
+
+/// Whether `needle` occurs in `hay`. Fields and keys are short: finding the
+/// first byte and comparing beats building a substring searcher per key.
+fn occurs(hay: &[u8], needle: &[u8]) -> bool {
+    match needle.split_first() {
+        None => true,
+        Some((&first, _)) => {
+            needle.len() <= hay.len()
+                && memchr::memchr_iter(first, &hay[..=hay.len() - needle.len()]).any(|at| hay[at..].starts_with(needle))
+        }
     }
 }
 
@@ -782,6 +799,14 @@ mod tests {
                 keys(value.as_bytes(), true, v);
             });
             proptest::prop_assert_eq!(fast, reference_keys(&value, true));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn occurs_finds_what_a_window_search_finds(hay in "[ab]{0,12}", needle in "[ab]{0,4}") {
+            let reference = needle.is_empty() || hay.as_bytes().windows(needle.len()).any(|w| w == needle.as_bytes());
+            proptest::prop_assert_eq!(occurs(hay.as_bytes(), needle.as_bytes()), reference);
         }
     }
 
