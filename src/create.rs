@@ -42,6 +42,9 @@ pub struct CreateOptions {
     /// Leak scan filter size in bytes (and half as much again for probes
     /// kept until the filter is complete); `None` skips the scan.
     pub leak_scan: Option<usize>,
+    /// Bytes of a temporary file for the probes past that memory; past
+    /// them too, files are read back.
+    pub leak_spill: u64,
     /// Restore into a scratch database on this server before publishing.
     pub verify_restore: Option<ConnSpec>,
     /// Tables dumped at once, each on its own connection to the snapshot.
@@ -397,6 +400,7 @@ async fn dump_all(
     let wait_for_filter = session.server_version_num >= 140_000;
     // Half the filter's memory again for the slots kept until it is complete.
     let slot_budget = Arc::new(std::sync::atomic::AtomicUsize::new(opts.leak_scan.unwrap_or(0) / 2 / leak::SLOT_BYTES));
+    let spill_budget = Arc::new(std::sync::atomic::AtomicU64::new(opts.leak_spill));
     let queue = std::sync::Mutex::new(std::collections::VecDeque::from(jobs));
     let failed = std::sync::atomic::AtomicBool::new(false);
     let workers = opts.jobs.max(1).min(queue.lock().map(|q| q.len()).unwrap_or(1).max(1));
@@ -436,7 +440,12 @@ async fn dump_all(
                 let probes = probes_for(t, plan);
                 Arc::new(match *remembered.borrow() {
                     0 => leak::Inline::new(probes, Arc::clone(bloom)),
-                    _ => leak::Inline::deferred(probes, Arc::clone(bloom), Arc::clone(&slot_budget)),
+                    _ => leak::Inline::deferred(
+                        probes,
+                        Arc::clone(bloom),
+                        Arc::clone(&slot_budget),
+                        Arc::clone(&spill_budget),
+                    ),
                 })
             });
             let bar = progress.table("dumping", &label);
@@ -528,8 +537,12 @@ async fn dump_all(
     let mut probed = Probed::new();
     for (slot, part, dumped, inline) in dumped_all {
         // A deferred probe that ran out of budget leaves its file to be read back.
-        if let Some(inline) = inline.filter(|i| i.finish_deferred()) {
-            probed.insert(dumped.file.path.clone(), inline.tally());
+        if let Some(inline) = inline {
+            let spilled = inline.spilled();
+            if inline.finish_deferred() {
+                let (tested, hits) = inline.tally();
+                probed.insert(dumped.file.path.clone(), (tested, hits, spilled));
+            }
         }
         let entry = &mut tables[slot];
         entry.rows += dumped.stats.rows;
@@ -581,7 +594,9 @@ fn probes_for(t: &crate::source::catalog::Table, plan: &MaskPlan) -> Vec<leak::P
 }
 
 /// Files probed as they were dumped: path → (fields tested, hits per column).
-type Probed = std::collections::HashMap<String, (u64, Vec<u64>)>;
+/// Files probed as they were dumped: fields tested, hits per column, and
+/// whether some probes went through the temporary file.
+type Probed = std::collections::HashMap<String, (u64, Vec<u64>, bool)>;
 
 /// Reads back every data file that was not probed as it was dumped, probes
 /// the fields that could carry an original value, and adds what the inline
@@ -604,7 +619,7 @@ async fn scan_for_leaks(
         Some(files.into_iter().map(move |path| {
             let (table, bloom) = (table.clone(), Arc::clone(bloom));
             async move {
-                if let Some((tested, counts)) = probed.get(&path) {
+                if let Some((tested, counts, _)) = probed.get(&path) {
                     return Ok::<_, String>((table, &entry.columns, *tested, counts.clone()));
                 }
                 let reader =
@@ -632,11 +647,12 @@ async fn scan_for_leaks(
     let hits: Vec<(String, u64)> = by_column.into_iter().collect();
     let files = tables.iter().map(|t| t.data_files().len()).sum::<usize>();
     let inline = probed.len();
+    let spilled = probed.values().filter(|(_, _, spilled)| *spilled).count();
     tracing::info!(
         remembered = bloom.inserted(),
         fields_tested,
         false_positive_rate = bloom.false_positive_rate(),
-        "leak scan: {} original values and tokens remembered, {fields_tested} fields tested ({inline} file(s) probed as they were dumped, {} read back), {} column(s) with hits",
+        "leak scan: {} original values and tokens remembered, {fields_tested} fields tested ({inline} file(s) probed as they were dumped, {spilled} of them through a temporary file; {} read back), {} column(s) with hits",
         bloom.inserted(),
         files.saturating_sub(inline),
         hits.len()

@@ -82,9 +82,13 @@ pub struct Args {
     #[arg(long, env = "SCRUBSNAP_NO_LEAK_SCAN")]
     no_leak_scan: bool,
 
-    /// Memory for the leak scan's filter, in MiB (more: fewer false alarms on huge databases). Half as much again holds the probes of tables dumped before the filter is complete; past that, their files are read back before publishing.
+    /// Memory for the leak scan's filter, in MiB (more: fewer false alarms on huge databases). Half as much again holds the probes of tables dumped before the filter is complete; past that, they go to a temporary file (--leak-scan-spill).
     #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096), env = "SCRUBSNAP_LEAK_SCAN_MEMORY")]
     leak_scan_memory: u32,
+
+    /// Disk for the leak scan's probes past its memory, in MiB, in an unnamed temporary file (TMPDIR; 28 bytes a probe, no values); past that, files are read back before publishing. 0: never use the disk.
+    #[arg(long, value_name = "MIB", default_value_t = 1024, env = "SCRUBSNAP_LEAK_SCAN_SPILL")]
+    leak_scan_spill: u64,
 
     #[command(flatten)]
     key: KeyArgs,
@@ -181,6 +185,7 @@ async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manife
         verify_restore,
         masking,
         leak_scan: (!args.no_leak_scan).then_some(args.leak_scan_memory as usize * 1024 * 1024),
+        leak_spill: args.leak_scan_spill.saturating_mul(1024 * 1024),
         source,
         patterns: TablePatterns {
             include: args.include_table,

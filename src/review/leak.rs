@@ -10,7 +10,9 @@
 //! template) is tested, whole and token by token; fields of types without
 //! words (numbers, dates, times, UUIDs, addresses) are tested whole only.
 //! A table dumped after every table with remembered originals is tested as
-//! its rows pass ([`Inline`]): the filter is complete by then. Every other
+//! its rows pass ([`Inline`]): the filter is complete by then. The probes of
+//! rows dumped while it still fills are kept, in memory and then in an
+//! unnamed temporary file, and looked up at the end; past both budgets a
 //! file is read back before publishing ([`scan_file`]). Any hit blocks
 //! publishing; the report names table, column and count, never the value.
 //!
@@ -523,14 +525,71 @@ pub struct Inline {
 /// Slots kept until the filter is complete.
 struct Deferred {
     slots: std::sync::Mutex<Vec<(usize, u64, Slot)>>,
-    /// Slots the run may still keep, shared by every deferred probe.
+    /// Slots the run may still keep in memory, shared by every deferred probe.
     budget: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    /// Set when the budget ran out: the file must be read back instead.
+    /// Batches past the memory budget, written to an unnamed temporary file
+    /// (gone when closed), within the run's disk budget for them.
+    spill: std::sync::Mutex<Option<std::fs::File>>,
+    spill_budget: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Set when both budgets ran out (or the temporary file failed): the
+    /// file must be read back instead.
     overflowed: std::sync::atomic::AtomicBool,
 }
 
 /// Bytes of one kept slot.
 pub const SLOT_BYTES: usize = std::mem::size_of::<(usize, u64, Slot)>();
+
+/// Bytes of one slot written to the temporary file: column, field, block, bits.
+pub const SPILLED_SLOT_BYTES: u64 = 4 + 8 + 8 + 8;
+
+impl Deferred {
+    /// Writes a batch to the temporary file, if the disk budget allows.
+    fn spill(&self, batch: &[(usize, u64, Slot)]) -> bool {
+        use std::io::Write;
+        let bytes = batch.len() as u64 * SPILLED_SLOT_BYTES;
+        if self.spill_budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(bytes)).is_err()
+        {
+            return false;
+        }
+        let mut record = Vec::with_capacity(bytes as usize);
+        for &(column, field, slot) in batch {
+            record.extend_from_slice(&(column as u32).to_le_bytes());
+            record.extend_from_slice(&field.to_le_bytes());
+            record.extend_from_slice(&(slot.base as u64).to_le_bytes());
+            record.extend_from_slice(&slot.h2.to_le_bytes());
+        }
+        let Ok(mut file) = self.spill.lock() else { return false };
+        if file.is_none() {
+            *file = tempfile::tempfile().ok();
+        }
+        file.as_mut().is_some_and(|f| f.write_all(&record).is_ok())
+    }
+
+    /// Reads the spilled slots back, a block at a time, for `lookup`.
+    fn unspill(&self, mut lookup: impl FnMut(&mut Vec<(usize, u64, Slot)>)) -> std::io::Result<()> {
+        use std::io::{Read, Seek};
+        let Some(mut file) = self.spill.lock().ok().and_then(|mut f| f.take()) else { return Ok(()) };
+        file.seek(std::io::SeekFrom::Start(0))?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut record = [0u8; SPILLED_SLOT_BYTES as usize];
+        let mut batch = Vec::with_capacity(4096);
+        loop {
+            match reader.read_exact(&mut record) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e),
+            }
+            let word = |at: usize| u64::from_le_bytes(record[at..at + 8].try_into().unwrap_or_default());
+            let column = u32::from_le_bytes(record[..4].try_into().unwrap_or_default()) as usize;
+            batch.push((column, word(4), Slot { base: word(12) as usize, h2: word(20) }));
+            if batch.len() == 4096 {
+                lookup(&mut batch);
+            }
+        }
+        lookup(&mut batch);
+        Ok(())
+    }
+}
 
 impl Inline {
     pub fn new(probes: Vec<Probe>, bloom: std::sync::Arc<Bloom>) -> Self {
@@ -539,24 +598,29 @@ impl Inline {
     }
 
     /// A probe whose lookups wait for [`Inline::finish_deferred`], keeping
-    /// at most `budget` slots (shared with other deferred probes).
+    /// at most `budget` slots in memory and `spill_budget` bytes of them in
+    /// a temporary file (both shared with other deferred probes).
     pub fn deferred(
         probes: Vec<Probe>,
         bloom: std::sync::Arc<Bloom>,
         budget: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+        spill_budget: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> Self {
         let mut inline = Inline::new(probes, bloom);
         inline.deferred = Some(Deferred {
             slots: std::sync::Mutex::new(Vec::new()),
             budget,
+            spill: std::sync::Mutex::new(None),
+            spill_budget,
             overflowed: std::sync::atomic::AtomicBool::new(false),
         });
         inline
     }
 
-    /// Looks up the kept slots, once the filter is complete. False when the
-    /// budget ran out (the file must then be read back); the budget is
-    /// given back either way.
+    /// Looks up the kept slots, in memory and spilled, once the filter is
+    /// complete. False when both budgets ran out or the temporary file
+    /// failed (the file must then be read back); the memory budget is given
+    /// back either way.
     pub fn finish_deferred(&self) -> bool {
         let Some(d) = &self.deferred else { return true };
         let mut kept = match d.slots.lock() {
@@ -568,7 +632,12 @@ impl Inline {
             return false;
         }
         self.lookup(&mut kept);
-        true
+        d.unspill(|batch| self.lookup(batch)).is_ok()
+    }
+
+    /// Whether some of the kept slots went to the temporary file.
+    pub fn spilled(&self) -> bool {
+        self.deferred.as_ref().is_some_and(|d| d.spill.lock().is_ok_and(|f| f.is_some()))
     }
 
     /// How the field at COPY position `i` is probed.
@@ -629,11 +698,18 @@ impl Inline {
             kept.append(batch);
             return;
         }
-        // Out of budget: this file will be read back. What it kept is freed
-        // now, for the probes of other tables.
+        if !granted && d.spill(batch) {
+            batch.clear();
+            return;
+        }
+        // Out of both budgets: this file will be read back. What it kept is
+        // freed now, for the probes of other tables.
         d.overflowed.store(true, Ordering::Relaxed);
         let freed = d.slots.lock().map(|mut kept| std::mem::take(&mut *kept).len()).unwrap_or(0);
         d.budget.fetch_add(freed + if granted { n } else { 0 }, Ordering::Relaxed);
+        if let Ok(mut file) = d.spill.lock() {
+            *file = None;
+        }
         batch.clear();
     }
 
@@ -828,6 +904,34 @@ mod tests {
         assert!(hit("Mail alice@example.com, or call", "Mail alice@example.com, or call +1 555 867 5309"));
         assert!(hit("ring 1 412 041 4041", "ring 1 412 041 4041"), "phone digits kept as they were");
         assert!(!hit("ring 1 412 041 4041", "ring 1 999 041 4041"));
+    }
+
+    #[test]
+    fn deferred_probes_past_memory_go_to_disk_and_find_the_same() {
+        use std::sync::atomic::AtomicUsize;
+        use std::sync::Arc;
+        let bloom = Arc::new(Bloom::new(1 << 16));
+        let probe = |memory: usize, disk: u64| {
+            let budget = (Arc::new(AtomicUsize::new(memory)), Arc::new(AtomicU64::new(disk)));
+            let inline = Inline::deferred(vec![Probe::Whole, Probe::Full], Arc::clone(&bloom), budget.0, budget.1);
+            let mut batch = Vec::new();
+            for row in 0..1000u64 {
+                let text = if row % 10 == 0 { "mail alice@example.com".to_string() } else { format!("nothing {row}") };
+                inline.queue(0, row, row.to_string().as_bytes(), &mut batch);
+                inline.queue(1, row, text.as_bytes(), &mut batch);
+                if row % 100 == 99 {
+                    inline.check(&mut batch);
+                }
+            }
+            // The filter is complete only now, as when other tables remember originals.
+            bloom.remember("alice@example.com");
+            inline.count_tested(2000);
+            (inline.spilled(), inline.finish_deferred(), inline.tally())
+        };
+        assert_eq!(probe(1 << 20, 0), (false, true, (2000, vec![0, 100])));
+        assert_eq!(probe(0, 1 << 20), (true, true, (2000, vec![0, 100])), "all through the temporary file");
+        assert_eq!(probe(150, 1 << 20), (true, true, (2000, vec![0, 100])), "part in memory, part on disk");
+        assert!(!probe(0, 1000).1, "past both budgets the file must be read back");
     }
 
     #[test]

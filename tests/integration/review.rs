@@ -157,7 +157,10 @@ fn the_leak_scan_blocks_a_copy_left_unmasked() {
     // With one job, the tables without remembered originals are dumped after
     // those with (customers, orders) and probed as they pass; the others keep
     // their probes for the end. With four, all start at once. Both find the same.
-    for (jobs, how) in [("1", "(4 file(s) probed as they were dumped, 0 read back)"), ("4", "(4 file(s) probed")] {
+    for (jobs, how) in [
+        ("1", "(4 file(s) probed as they were dumped, 0 of them through a temporary file; 0 read back)"),
+        ("4", "(4 file(s) probed"),
+    ] {
         let r = scrubsnap_env(
             &["create", "--source", &c.url(&src), "--dest", &dest, "--rules", &bad_path.to_string_lossy(), "-j", jobs],
             &key,
@@ -186,7 +189,11 @@ fn the_leak_scan_blocks_a_copy_left_unmasked() {
     );
     assert_eq!(r.code, 1, "{}", r.all());
     assert!(r.stderr.contains("public.audit_log.contact (200 value(s))"), "{}", r.stderr);
-    assert!(r.stderr.contains("(5 file(s) probed as they were dumped, 0 read back)"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("(5 file(s) probed as they were dumped, 0 of them through a temporary file; 0 read back)"),
+        "{}",
+        r.stderr
+    );
 
     // The correct rules pass, and the manifest records the scan: the same
     // fields tested whether probed inline or read back.
@@ -309,11 +316,13 @@ fn verify_checks_files_and_a_test_restore_gates_publishing() {
 }
 
 #[test]
-fn probes_past_the_memory_budget_fall_back_to_reading_the_file_back() {
+fn probes_past_the_memory_budget_go_to_disk_then_the_file_is_read_back() {
     let c = cluster();
     let src = c.fresh_db("leak_budget");
     // 40,000 kept bios, one in ten holding its person's email: more probes
-    // than half of a 1 MiB filter holds, so the file is read back instead.
+    // than half of a 1 MiB filter holds, so they go to a temporary file, or,
+    // with no disk for them, the file is read back instead. All three ways
+    // find the same.
     c.psql(
         &src,
         "CREATE TABLE people (id int PRIMARY KEY, email text NOT NULL, bio text);
@@ -327,9 +336,10 @@ fn probes_past_the_memory_budget_fall_back_to_reading_the_file_back() {
     let store = store_dir();
     let dest = store.path().to_string_lossy().to_string();
     let key = [("SCRUBSNAP_KEY", "budget-test-key-0123456789abcdef")];
-    for (memory, how) in [
-        ("32", "(1 file(s) probed as they were dumped, 0 read back)"),
-        ("1", "(0 file(s) probed as they were dumped, 1 read back)"),
+    for (memory, spill, how) in [
+        ("32", "1024", "(1 file(s) probed as they were dumped, 0 of them through a temporary file; 0 read back)"),
+        ("1", "1024", "(1 file(s) probed as they were dumped, 1 of them through a temporary file; 0 read back)"),
+        ("1", "0", "(0 file(s) probed as they were dumped, 0 of them through a temporary file; 1 read back)"),
     ] {
         let r = scrubsnap_env(
             &[
@@ -342,6 +352,8 @@ fn probes_past_the_memory_budget_fall_back_to_reading_the_file_back() {
                 &rules.to_string_lossy(),
                 "--leak-scan-memory",
                 memory,
+                "--leak-scan-spill",
+                spill,
             ],
             &key,
         );
