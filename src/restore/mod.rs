@@ -1,6 +1,8 @@
 //! `restore`: loads a snapshot into a target database.
 //!
-//! Every checksum is verified before the target is touched. With one job,
+//! Every checksum is verified before the target is touched; from a remote
+//! store each file is downloaded once, checked on the way into a temporary
+//! folder, and loaded from there. With one job,
 //! everything happens in one transaction: the `--clean` drops if asked,
 //! pre-data, each table through `COPY ... FROM STDIN` streamed out of its
 //! gzip files, sequence values, post-data (indexes, constraints, triggers,
@@ -116,7 +118,19 @@ pub async fn restore(
     opts: &RestoreOptions,
     progress: &Progress,
 ) -> Result<RestoreStats, RestoreError> {
-    snapshot::verify(store, snap).await?;
+    let staged;
+    let store = if store.is_local() {
+        snapshot::verify(store, snap).await?;
+        store
+    } else {
+        let dir = tempfile::tempdir().map_err(|e| RestoreError::Load {
+            what: "creating a temporary folder for the snapshot's files".into(),
+            reason: e.to_string(),
+        })?;
+        snapshot::stage(store, snap, dir.path(), opts.jobs.max(4)).await?;
+        staged = (crate::store::LocalStore::new(dir.path().to_path_buf()), dir);
+        &staged.0 as &dyn Store
+    };
     tracing::info!(snapshot = %snap.id, files = snap.manifest.files.len(), "checksums verified");
     let scripts = read_scripts(store, snap).await?;
     let client = connect_target(target, env, opts.create).await?;

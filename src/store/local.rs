@@ -151,6 +151,10 @@ impl Store for LocalStore {
         format!("local folder {}", self.root.display())
     }
 
+    fn is_local(&self) -> bool {
+        true
+    }
+
     async fn check_writable(&self) -> Result<(), StoreError> {
         let unusable = |reason: String| StoreError::Unusable { store: self.describe(), reason };
         if let Ok(meta) = fs::metadata(&self.root).await {

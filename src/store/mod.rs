@@ -84,6 +84,10 @@ pub trait ObjectWriter: Send {
 pub trait Store: Send + Sync {
     /// A human-readable name for messages (a path or URL, no credentials).
     fn describe(&self) -> String;
+    /// Whether objects are files on this machine, cheap to read twice.
+    fn is_local(&self) -> bool {
+        false
+    }
     /// Checks that the store exists and can be written, before any work starts.
     async fn check_writable(&self) -> Result<(), StoreError>;
     /// Starts a new object.
