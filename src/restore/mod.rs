@@ -9,7 +9,7 @@
 //! materialized view refreshes); a failure rolls everything back, so the
 //! target is as it was. With more, `parallel` loads files and builds
 //! indexes on several connections, and undoes a failure by dropping what it
-//! created.
+//! created. A database that `--create` made is dropped again on failure.
 
 mod parallel;
 pub mod post_data;
@@ -133,29 +133,45 @@ pub async fn restore(
     };
     tracing::info!(snapshot = %snap.id, files = snap.manifest.files.len(), "checksums verified");
     let scripts = read_scripts(store, snap).await?;
-    let client = connect_target(target, env, opts.create).await?;
-    if !opts.clean {
-        let objects = existing_objects(&client).await?;
-        if !objects.is_empty() {
-            return Err(RestoreError::NotEmpty { target: target.to_string(), objects });
+    let (client, created) = connect_target(target, env, opts.create).await?;
+    let result = async {
+        if !opts.clean {
+            let objects = existing_objects(&client).await?;
+            if !objects.is_empty() {
+                return Err(RestoreError::NotEmpty { target: target.to_string(), objects });
+            }
+        }
+        prepare(&client).await?;
+        if opts.jobs > 1 {
+            let target = parallel::Target { client: &client, spec: target, env, opts };
+            return parallel::restore(target, store, snap, &scripts, progress).await;
+        }
+        client.batch_execute("BEGIN").await.map_err(|e| RestoreError::load("starting the restore transaction", &e))?;
+        match load(&client, store, snap, &scripts, opts, progress).await {
+            Ok(stats) => {
+                client.batch_execute("COMMIT").await.map_err(|e| RestoreError::load("committing the restore", &e))?;
+                Ok(stats)
+            }
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                Err(e)
+            }
         }
     }
-    prepare(&client).await?;
-    if opts.jobs > 1 {
-        let target = parallel::Target { client: &client, spec: target, env, opts };
-        return parallel::restore(target, store, snap, &scripts, progress).await;
-    }
-    client.batch_execute("BEGIN").await.map_err(|e| RestoreError::load("starting the restore transaction", &e))?;
-    match load(&client, store, snap, &scripts, opts, progress).await {
-        Ok(stats) => {
-            client.batch_execute("COMMIT").await.map_err(|e| RestoreError::load("committing the restore", &e))?;
-            Ok(stats)
-        }
-        Err(e) => {
-            let _ = client.batch_execute("ROLLBACK").await;
-            Err(e)
+    .await;
+    drop(client);
+    if result.is_err() && created {
+        // The target did not exist: as it was is gone again.
+        match drop_database(target, env).await {
+            Ok(()) => {
+                tracing::info!(database = %target.dbname, "the database created for this restore was dropped again")
+            }
+            Err(e) => {
+                tracing::warn!(database = %target.dbname, "the database created for this restore is left behind: {e}")
+            }
         }
     }
+    result
 }
 
 async fn load(
@@ -317,23 +333,61 @@ async fn load_file(
     Ok(rows)
 }
 
-/// Connects to the target, creating the database first if asked and missing.
-async fn connect_target(target: &ConnSpec, env: &dyn Env, create: bool) -> Result<Client, RestoreError> {
+/// Connects to the target, creating the database first if asked and
+/// missing; says whether it did.
+async fn connect_target(target: &ConnSpec, env: &dyn Env, create: bool) -> Result<(Client, bool), RestoreError> {
     match conn::connect(target, env).await {
-        Ok(c) => Ok(c),
+        Ok(c) => Ok((c, false)),
         Err(e) if create && e.is_missing_database() => {
-            let admin = match conn::connect(&target.with_dbname("postgres"), env).await {
-                Ok(c) => c,
-                Err(_) => conn::connect(&target.with_dbname("template1"), env).await?,
-            };
-            admin
+            admin_connection(target, env)
+                .await?
                 .batch_execute(&format!("CREATE DATABASE {}", sql::ident(&target.dbname)))
                 .await
                 .map_err(|e| RestoreError::load(format!("creating database {}", target.dbname), &e))?;
             tracing::info!(database = %target.dbname, "target database created");
-            Ok(conn::connect(target, env).await?)
+            match conn::connect(target, env).await {
+                Ok(c) => Ok((c, true)),
+                Err(e) => {
+                    let _ = drop_database(target, env).await;
+                    Err(e.into())
+                }
+            }
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// A connection to the target's server, for creating or dropping it.
+async fn admin_connection(target: &ConnSpec, env: &dyn Env) -> Result<Client, RestoreError> {
+    match conn::connect(&target.with_dbname("postgres"), env).await {
+        Ok(c) => Ok(c),
+        Err(_) => Ok(conn::connect(&target.with_dbname("template1"), env).await?),
+    }
+}
+
+/// Drops the target database, which this restore created. Its own
+/// connections are closed by now, though the server may still be ending
+/// them: PostgreSQL 13+ ends them with FORCE; older ones get a few tries.
+async fn drop_database(target: &ConnSpec, env: &dyn Env) -> Result<(), RestoreError> {
+    let admin = admin_connection(target, env).await?;
+    let version: i32 = admin
+        .query_one("SELECT pg_catalog.current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| RestoreError::load("reading the server version", &e))?
+        .get(0);
+    let force = if version >= 130_000 { " WITH (FORCE)" } else { "" };
+    let statement = format!("DROP DATABASE IF EXISTS {}{force}", sql::ident(&target.dbname));
+    let mut tries = 0;
+    loop {
+        match admin.batch_execute(&statement).await {
+            Ok(()) => return Ok(()),
+            Err(e) if tries < 10 => {
+                tries += 1;
+                tracing::debug!("dropping database {}: {}; trying again", target.dbname, conn::describe_pg_error(&e));
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(RestoreError::load(format!("dropping database {}", target.dbname), &e)),
+        }
     }
 }
 

@@ -632,9 +632,14 @@ fn large_tables_are_dumped_in_chunks_that_restore_to_the_same_rows() {
     std::io::Write::write_all(&mut gz, b"1\tx\t\\N\n").expect("gz");
     std::fs::write(&path, gz.finish().expect("gz")).expect("write");
     let dst2 = c.unused_db("chunked_bad");
-    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst2), "--create"]);
-    assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.all().contains(&first), "names the damaged chunk: {}", r.all());
+    for jobs in ["1", "3"] {
+        let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst2), "--create", "-j", jobs]);
+        assert_eq!(r.code, 2, "{}", r.all());
+        assert!(r.all().contains(&first), "names the damaged chunk: {}", r.all());
+        // The database --create made for it is gone again, as it was.
+        let exists = c.psql("postgres", &format!("SELECT count(*) FROM pg_database WHERE datname = '{dst2}'"));
+        assert_eq!(exists, "0", "-j {jobs}: the created database was left behind: {}", r.all());
+    }
 }
 
 #[test]
