@@ -536,7 +536,7 @@ async fn dump_all(
     // Files probed as they were dumped, with what the probes found.
     let mut probed = Probed::new();
     for (slot, part, dumped, inline) in dumped_all {
-        // A deferred probe that ran out of budget leaves its file to be read back.
+        // A deferred probe past both budgets leaves its file to be read back.
         if let Some(inline) = inline {
             let spilled = inline.spilled();
             if inline.finish_deferred() {
@@ -593,9 +593,8 @@ fn probes_for(t: &crate::source::catalog::Table, plan: &MaskPlan) -> Vec<leak::P
         .collect()
 }
 
-/// Files probed as they were dumped: path → (fields tested, hits per column).
-/// Files probed as they were dumped: fields tested, hits per column, and
-/// whether some probes went through the temporary file.
+/// Files probed as they were dumped: path → (fields tested, hits per
+/// column, whether some probes went through the temporary file).
 type Probed = std::collections::HashMap<String, (u64, Vec<u64>, bool)>;
 
 /// Reads back every data file that was not probed as it was dumped, probes

@@ -369,38 +369,22 @@ const SCORES: [u32; 256] = {
     t
 };
 
-const CLASSES: [u8; 256] = {
-    let mut t = [0u8; 256];
-    let mut c = b'0';
-    while c <= b'9' {
-        t[c as usize] = DIGIT | NUMERIC | SPAN | PHONE;
-        c += 1;
-    }
-    let numeric = b".-+ ,:";
+/// Adds `class` to each of `bytes` in a table of byte classes.
+const fn with_class(mut table: [u8; 256], bytes: &[u8], class: u8) -> [u8; 256] {
     let mut i = 0;
-    while i < numeric.len() {
-        t[numeric[i] as usize] |= NUMERIC;
+    while i < bytes.len() {
+        table[bytes[i] as usize] |= class;
         i += 1;
     }
-    let span = b" ().-";
-    i = 0;
-    while i < span.len() {
-        t[span[i] as usize] |= SPAN;
-        i += 1;
-    }
-    let phone = b"+-. ()";
-    i = 0;
-    while i < phone.len() {
-        t[phone[i] as usize] |= PHONE;
-        i += 1;
-    }
-    let separators = b" \t\n\x0b\x0c\r,;()<>\"'[]{}|\\/!?=";
-    i = 0;
-    while i < separators.len() {
-        t[separators[i] as usize] |= SEPARATOR;
-        i += 1;
-    }
-    t
+    table
+}
+
+const CLASSES: [u8; 256] = {
+    let t = with_class([0; 256], b"0123456789", DIGIT | NUMERIC | SPAN | PHONE);
+    let t = with_class(t, b".-+ ,:", NUMERIC);
+    let t = with_class(t, b" ().-", SPAN);
+    let t = with_class(t, b"+-. ()", PHONE);
+    with_class(t, b" \t\n\x0b\x0c\r,;()<>\"'[]{}|\\/!?=", SEPARATOR)
 };
 
 fn trim_ascii_token(mut t: &[u8]) -> &[u8] {
@@ -531,6 +515,8 @@ struct Deferred {
     /// (gone when closed), within the run's disk budget for them.
     spill: std::sync::Mutex<Option<std::fs::File>>,
     spill_budget: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Bytes of the disk budget this probe holds, given back with the file.
+    spilled_bytes: AtomicU64,
     /// Set when both budgets ran out (or the temporary file failed): the
     /// file must be read back instead.
     overflowed: std::sync::atomic::AtomicBool,
@@ -551,6 +537,7 @@ impl Deferred {
         {
             return false;
         }
+        self.spilled_bytes.fetch_add(bytes, Ordering::Relaxed);
         let mut record = Vec::with_capacity(bytes as usize);
         for &(column, field, slot) in batch {
             record.extend_from_slice(&(column as u32).to_le_bytes());
@@ -565,10 +552,16 @@ impl Deferred {
         file.as_mut().is_some_and(|f| f.write_all(&record).is_ok())
     }
 
+    /// Closes (and so deletes) the temporary file, giving its disk budget back.
+    fn drop_spill(&self) -> Option<std::fs::File> {
+        self.spill_budget.fetch_add(self.spilled_bytes.swap(0, Ordering::Relaxed), Ordering::Relaxed);
+        self.spill.lock().ok().and_then(|mut f| f.take())
+    }
+
     /// Reads the spilled slots back, a block at a time, for `lookup`.
     fn unspill(&self, mut lookup: impl FnMut(&mut Vec<(usize, u64, Slot)>)) -> std::io::Result<()> {
         use std::io::{Read, Seek};
-        let Some(mut file) = self.spill.lock().ok().and_then(|mut f| f.take()) else { return Ok(()) };
+        let Some(mut file) = self.drop_spill() else { return Ok(()) };
         file.seek(std::io::SeekFrom::Start(0))?;
         let mut reader = std::io::BufReader::new(file);
         let mut record = [0u8; SPILLED_SLOT_BYTES as usize];
@@ -612,6 +605,7 @@ impl Inline {
             budget,
             spill: std::sync::Mutex::new(None),
             spill_budget,
+            spilled_bytes: AtomicU64::new(0),
             overflowed: std::sync::atomic::AtomicBool::new(false),
         });
         inline
@@ -707,9 +701,7 @@ impl Inline {
         d.overflowed.store(true, Ordering::Relaxed);
         let freed = d.slots.lock().map(|mut kept| std::mem::take(&mut *kept).len()).unwrap_or(0);
         d.budget.fetch_add(freed + if granted { n } else { 0 }, Ordering::Relaxed);
-        if let Ok(mut file) = d.spill.lock() {
-            *file = None;
-        }
+        d.drop_spill();
         batch.clear();
     }
 
@@ -826,8 +818,8 @@ mod tests {
         out
     }
 
-    /// The keys the fast functions visit, in order (which is not part of
-    /// their contract).
+    /// The keys the fast functions visit, sorted (their order is not part
+    /// of the contract).
     fn fast_keys(visit_all: impl FnOnce(&mut dyn FnMut(&[u8]) -> bool)) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         visit_all(&mut |k| {
