@@ -1,9 +1,11 @@
 //! Throughput of the leak scan on one core: `cargo bench --bench leak_scan`.
 //!
-//! Rows shaped like `bench/run`'s tables (COPY text, generated here): the
-//! originals of `customers`' personal columns are remembered, then the kept
-//! columns of `orders`, `order_items` and `events` are probed as the dump
-//! probes them, with the filter complete. Reported per byte of COPY text.
+//! Rows with the columns of `bench/run`'s tables (COPY text, generated here,
+//! with numbered values and hex payloads: hex is the hardest case for the
+//! key finder): the originals of `customers`' personal columns are
+//! remembered, then the kept columns of `orders`, `order_items` and `events`
+//! are probed as the dump probes them, with the filter complete. Reported
+//! per byte of COPY text.
 
 use std::fmt::Write;
 use std::sync::Arc;
