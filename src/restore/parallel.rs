@@ -173,7 +173,8 @@ fn pg_dump_ident(name: &str) -> String {
 enum Task<'a> {
     /// (table position, table, file, rows, label).
     File(usize, &'a TableEntry, &'a str, u64, String),
-    Entry(usize),
+    /// (entry index, table position).
+    Entry(usize, usize),
     /// Nothing is ready yet, but loads in progress will make an entry ready.
     Wait,
     /// Every file is loaded and every early entry started.
@@ -200,7 +201,7 @@ impl<'a> Loading<'a> {
         if let Some(i) = ready {
             let (entry, table) = self.waiting.remove(i);
             self.busy.insert(table);
-            return Task::Entry(entry);
+            return Task::Entry(entry, table);
         }
         match self.files.pop_front() {
             Some((pos, t, path, rows, label)) => Task::File(pos, t, path, rows, label),
@@ -256,12 +257,12 @@ async fn load_data(
                     notified.await;
                     continue;
                 }
-                Task::Entry(i) => {
+                Task::Entry(i, table) => {
                     let Some(e) = post.entries.get(i) else { break };
                     let r =
                         client.batch_execute(&e.sql).await.map_err(|err| RestoreError::load(entry_name(e, what), &err));
-                    if let (Ok(mut s), Some(&(_, t))) = (state.lock(), early.iter().find(|(x, _)| *x == i)) {
-                        s.busy.remove(&t);
+                    if let Ok(mut s) = state.lock() {
+                        s.busy.remove(&table);
                     }
                     r
                 }
