@@ -21,6 +21,15 @@ const BATCH: usize = 64 * 1024;
 /// Messages in flight per channel.
 const DEPTH: usize = 4;
 
+/// A task that is aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Rows and bytes of one dumped table.
 #[derive(Debug, Clone)]
 pub struct TableDump {
@@ -121,7 +130,13 @@ pub async fn dump_table(
     let compressor =
         tokio::task::spawn_blocking(move || encode::compress_stream(in_rx, out_tx, level, masker, &*on_progress));
 
-    let read = async {
+    // The reader is a task of its own, so that it runs on a worker thread
+    // next to the connection's driver task: each message the driver passes
+    // on then wakes it there, not across threads. It ends with this
+    // function, even when the function is dropped unfinished.
+    let reader_name = name.clone();
+    let mut reader = AbortOnDrop(tokio::spawn(async move {
+        let name = reader_name;
         futures_util::pin_mut!(stream);
         let mut batch = BytesMut::with_capacity(BATCH);
         while let Some(chunk) =
@@ -152,6 +167,12 @@ pub async fn dump_table(
         }
         drop(in_tx);
         Ok::<(), SourceError>(())
+    }));
+    let read = async {
+        match (&mut reader.0).await {
+            Ok(r) => r,
+            Err(e) => Err(SourceError::Other(format!("reading table {name}: {e}"))),
+        }
     };
     let mut file = file;
     let write = async {
