@@ -28,6 +28,7 @@ use crate::source::pg_dump::{PgDump, Section};
 use crate::source::session::{SourceSession, Timeouts};
 use crate::source::SourceError;
 use crate::store::{Store, StoreError};
+use tokio_util::sync::CancellationToken;
 
 /// Settings of one `create` run.
 #[derive(Debug, Clone)]
@@ -58,6 +59,9 @@ pub struct CreateOptions {
     /// than this are dumped in chunks of about this much work; `None` picks
     /// it from the database and `jobs`.
     pub chunk_bytes: Option<u64>,
+    /// Cancelled to stop the run (SIGINT, SIGTERM): what it wrote is
+    /// removed, its locks released, and nothing is published.
+    pub cancel: CancellationToken,
 }
 
 /// Rules and key of a masked run.
@@ -94,6 +98,9 @@ pub enum CreateError {
     /// Another run holds the store's lock, or took it over (exit 2).
     #[error(transparent)]
     Lock(#[from] LockError),
+    /// The run was stopped from outside (exit 2).
+    #[error("interrupted by a signal; anything this run wrote was removed")]
+    Interrupted,
     /// The snapshot is complete but `latest` could not be moved (exit 2).
     #[error("snapshot {id} was published, but `latest` was not moved to it (it still names the previous snapshot): {source}")]
     Pointer {
@@ -151,10 +158,14 @@ pub async fn create(
         Err(e) => tracing::warn!("could not clean up unfinished uploads of earlier runs: {e}"),
     }
     let lost = AtomicBool::new(false);
+    // Set once the run writes to the store: from then on it handles a
+    // cancellation itself, removing what it wrote; before, the work is
+    // simply dropped (its source transaction ends with its connections).
+    let writing = AtomicBool::new(false);
     let work = async {
         let session = SourceSession::open(&opts.source, env, opts.timeouts).await?;
         let when = Started { at: started, created_at };
-        let result = run(opts, store, &session, env, progress, when, &lost).await;
+        let result = run(opts, store, &session, env, progress, when, (&lost, &writing)).await;
         session.close().await;
         result
     };
@@ -162,6 +173,13 @@ pub async fn create(
     let result = loop {
         tokio::select! {
             r = &mut work => break r,
+            () = opts.cancel.cancelled(), if !writing.load(Ordering::SeqCst) => {
+                // Writing may have begun since the branch was armed: then
+                // the run sees the cancellation too, and cleans up.
+                if !writing.load(Ordering::SeqCst) {
+                    break Err(CreateError::Interrupted);
+                }
+            }
             _ = tokio::time::sleep(lock.refresh_every()) => match lock.refresh(store).await {
                 Ok(()) => {}
                 Err(e @ LockError::Lost(_)) => {
@@ -185,7 +203,7 @@ async fn run(
     env: &dyn Env,
     progress: &Progress,
     when: Started,
-    lost: &AtomicBool,
+    (lost, writing): (&AtomicBool, &AtomicBool),
 ) -> Result<Manifest, CreateError> {
     let Started { at: started, created_at } = when;
     let catalog = Catalog::read(&session.client).await?;
@@ -240,8 +258,14 @@ async fn run(
     };
 
     let mut writer = SnapshotWriter::start(store, created_at).await?;
+    writing.store(true, Ordering::SeqCst);
     let decided = Decided { catalog: &catalog, selection: &selection, plan: &plan };
-    match dump_all(opts, session, env, decided, &dumper, &mut writer, progress).await {
+    let dumped = tokio::select! {
+        biased;
+        () = opts.cancel.cancelled() => Err(CreateError::Interrupted),
+        r = dump_all(opts, session, env, decided, &dumper, &mut writer, progress) => r,
+    };
+    match dumped {
         Ok((schema, tables, sequences, leak_scan)) => {
             let materialized_views = catalog
                 .tables
@@ -283,9 +307,14 @@ async fn run(
                 let mut candidate = manifest.clone();
                 candidate.files = writer.files().to_vec();
                 let listed = crate::snapshot::Listed { id: writer.id().to_string(), manifest: candidate };
-                if let Err(e) = crate::verify::restore_into(store, &listed, server, env, false, progress).await {
+                let verified =
+                    crate::verify::restore_into(store, &listed, server, env, false, &opts.cancel, progress).await;
+                if let Err(e) = verified {
                     writer.discard().await;
-                    return Err(CreateError::Verify(e));
+                    return Err(match opts.cancel.is_cancelled() {
+                        true => CreateError::Interrupted,
+                        false => CreateError::Verify(e),
+                    });
                 }
                 tracing::info!(snapshot = writer.id(), "test restore passed");
             }

@@ -14,6 +14,7 @@ use crate::restore::{self, RestoreError, RestoreOptions};
 use crate::snapshot::{self, Listed};
 use crate::sql;
 use crate::store::Store;
+use tokio_util::sync::CancellationToken;
 
 /// What verification found.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -54,13 +55,15 @@ pub async fn files(store: &dyn Store, snap: &Listed) -> Result<Verified, Restore
 }
 
 /// Restores into a new scratch database on the server of `server`, checks
-/// row counts, and drops the database (unless `keep`).
+/// row counts, and drops the database (unless `keep`). When `cancel` fires
+/// the restore stops, and the database is dropped all the same.
 pub async fn restore_into(
     store: &dyn Store,
     snap: &Listed,
     server: &ConnSpec,
     env: &dyn Env,
     keep: bool,
+    cancel: &CancellationToken,
     progress: &Progress,
 ) -> Result<Verified, RestoreError> {
     let mut v = files(store, snap).await?;
@@ -77,7 +80,8 @@ pub async fn restore_into(
     }
     let target = server.with_dbname(&scratch);
     let result = async {
-        restore::restore(store, snap, &target, env, &RestoreOptions::default(), progress).await?;
+        let opts = RestoreOptions { cancel: cancel.clone(), ..RestoreOptions::default() };
+        restore::restore(store, snap, &target, env, &opts, progress).await?;
         let client = conn::connect(&target, env).await?;
         for t in &snap.manifest.tables {
             let row =
@@ -103,8 +107,12 @@ pub async fn restore_into(
             reason: conn::describe_pg_error(&e),
         })?;
         Ok::<i64, RestoreError>(row.get(0))
-    }
-    .await;
+    };
+    let result = tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(RestoreError::Interrupted),
+        r = result => r,
+    };
     if !keep {
         let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", sql::ident(&scratch))).await;
     }

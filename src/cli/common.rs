@@ -164,3 +164,50 @@ impl S3Args {
         Ok((store, name))
     }
 }
+
+/// A token cancelled by the first SIGINT or SIGTERM the process receives,
+/// so that the command stops and cleans up after itself (a Jenkins abort
+/// sends SIGTERM). A second signal ends the process at once, without
+/// cleaning up (exit 130). Must be called inside the runtime.
+pub fn cancel_on_signal() -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let Some(mut signals) = Signals::install() else { return token };
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let Some(name) = signals.next().await else { return };
+        tracing::warn!("{name}: stopping and removing what this run wrote (send it again to quit at once)");
+        cancel.cancel();
+        let Some(name) = signals.next().await else { return };
+        tracing::error!("{name} again: quitting without cleaning up");
+        std::process::exit(130);
+    });
+    token
+}
+
+/// SIGINT and SIGTERM, listened to.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Option<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(int), Ok(term)) => Some(Signals { int, term }),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!("cannot listen for SIGINT and SIGTERM ({e}); stopping the run will not clean up");
+                None
+            }
+        }
+    }
+
+    /// The name of the next signal; `None` once the runtime shuts down.
+    async fn next(&mut self) -> Option<&'static str> {
+        tokio::select! {
+            Some(()) = self.int.recv() => Some("SIGINT"),
+            Some(()) = self.term.recv() => Some("SIGTERM"),
+            else => None,
+        }
+    }
+}

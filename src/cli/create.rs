@@ -198,6 +198,7 @@ async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manife
         lock_ttl: args.lock_ttl,
         force: args.force,
         chunk_bytes: args.chunk_size.map(|m| m * 1024 * 1024),
+        cancel: super::common::cancel_on_signal(),
     };
     tracing::info!(source = %opts.source, store = %store.describe(), "creating snapshot");
     let manifest = create::create(&opts, store.as_ref(), &ProcessEnv, &ctx.progress).await.map_err(|e| {

@@ -49,7 +49,8 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
         .jobs
         .map(|j| j as usize)
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let opts = RestoreOptions { clean: args.clean, create: args.create, jobs };
+    let opts =
+        RestoreOptions { clean: args.clean, create: args.create, jobs, cancel: super::common::cancel_on_signal() };
     let stats =
         restore::restore(store.as_ref(), &snap, &target, &ProcessEnv, &opts, &ctx.progress).await.map_err(|e| {
             let config = e.is_config();

@@ -35,7 +35,17 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
         None => scrubsnap::verify::files(store.as_ref(), &snap).await,
         Some(conn) => {
             let server = connection(Some(conn), "--restore-into")?;
-            scrubsnap::verify::restore_into(store.as_ref(), &snap, &server, &ProcessEnv, args.keep, &ctx.progress).await
+            let cancel = super::common::cancel_on_signal();
+            scrubsnap::verify::restore_into(
+                store.as_ref(),
+                &snap,
+                &server,
+                &ProcessEnv,
+                args.keep,
+                &cancel,
+                &ctx.progress,
+            )
+            .await
         }
     }
     .map_err(|e| {

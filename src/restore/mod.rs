@@ -35,6 +35,9 @@ pub struct RestoreOptions {
     pub create: bool,
     /// Connections loading at once; 0 or 1 restores in one transaction.
     pub jobs: usize,
+    /// Cancelled to stop the restore (SIGINT, SIGTERM): it ends as a failed
+    /// one does, rolled back or undone, and a database it created dropped.
+    pub cancel: tokio_util::sync::CancellationToken,
 }
 
 /// Why a restore failed.
@@ -57,6 +60,9 @@ pub enum RestoreError {
     /// it had created was dropped again (exit 2).
     #[error("{cause}; {}", undone_note(*.clean, .undo_failed.as_deref()))]
     Undone { cause: Box<RestoreError>, clean: bool, undo_failed: Option<String> },
+    /// The restore was stopped from outside (exit 2).
+    #[error("interrupted by a signal")]
+    Interrupted,
 }
 
 fn undone_note(clean: bool, undo_failed: Option<&str>) -> String {
@@ -147,7 +153,14 @@ pub async fn restore(
             return parallel::restore(target, store, snap, &scripts, progress).await;
         }
         client.batch_execute("BEGIN").await.map_err(|e| RestoreError::load("starting the restore transaction", &e))?;
-        match load(&client, store, snap, &scripts, opts, progress).await {
+        let loaded = tokio::select! {
+            biased;
+            // Whatever statement runs is left to the server, which rolls the
+            // transaction back when the connection closes below.
+            () = opts.cancel.cancelled() => return Err(RestoreError::Interrupted),
+            r = load(&client, store, snap, &scripts, opts, progress) => r,
+        };
+        match loaded {
             Ok(stats) => {
                 client.batch_execute("COMMIT").await.map_err(|e| RestoreError::load("committing the restore", &e))?;
                 Ok(stats)

@@ -58,7 +58,14 @@ pub(super) async fn restore(
             .map_err(|e| RestoreError::load("creating the schema (pre-data)", &e))?;
         client.batch_execute("COMMIT").await.map_err(|e| RestoreError::load("committing the schema", &e))
     };
-    if let Err(e) = schema.await {
+    let schema = tokio::select! {
+        biased;
+        // The statement running is left to the server, which rolls the
+        // transaction back when the connection closes.
+        () = target.opts.cancel.cancelled() => return Err(RestoreError::Interrupted),
+        r = schema => r,
+    };
+    if let Err(e) = schema {
         let _ = client.batch_execute("ROLLBACK").await;
         return Err(e);
     }
@@ -66,7 +73,11 @@ pub(super) async fn restore(
     let result = {
         let workers = connect_workers(&target, snap).await;
         match workers {
-            Ok(workers) => load(client, &workers, store, snap, scripts, progress).await,
+            Ok(workers) => tokio::select! {
+                biased;
+                () = target.opts.cancel.cancelled() => Err(RestoreError::Interrupted),
+                r = load(client, &workers, store, snap, scripts, progress) => r,
+            },
             Err(e) => Err(e),
         }
         // The workers are closed here, before the drops below. A statement

@@ -1,6 +1,8 @@
-//! Running from a scheduler: reports, metrics, list, prune.
+//! Running from a scheduler: reports, metrics, list, prune, stopping a run.
 
-use crate::harness::{cluster, scrubsnap, scrubsnap_env, snapshot_dirs, store_dir};
+use std::time::{Duration, Instant};
+
+use crate::harness::{cluster, scrubsnap, scrubsnap_cmd, scrubsnap_env, snapshot_dirs, store_dir};
 
 #[test]
 fn report_and_metrics_on_success_and_failure() {
@@ -148,4 +150,165 @@ fn examples_use_only_documented_options() {
         }
     }
     assert!(checked > 20, "{checked}");
+}
+
+/// A scheduler that aborts a job sends SIGTERM (Jenkins does), a user at a
+/// terminal Ctrl-C. The run stops promptly, removes the files it wrote,
+/// releases the store's lock (the next run needs no --force), and exits 2.
+#[test]
+fn a_stopped_create_removes_its_files_and_releases_the_lock() {
+    let c = cluster();
+    let src = c.fresh_db("ops_stop");
+    c.psql(&src, "CREATE TABLE t (id int PRIMARY KEY, email text); INSERT INTO t SELECT i, 'u' || i || '@x.example' FROM generate_series(1, 5000) i");
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    let rules = store.path().join("rules.yaml");
+    std::fs::write(&rules, "version: 1\ntables:\n  t:\n    columns:\n      email: email\n").expect("write");
+    let rules = rules.to_string_lossy().to_string();
+    // A pg_dump that takes its time over the schema scripts, so that the run
+    // is caught with its data files written and its snapshot unpublished.
+    let tools = tempfile::tempdir().expect("temp dir");
+    let slow = tools.path().join("pg_dump");
+    let real = c.bin("pg_dump");
+    std::fs::write(
+        &slow,
+        format!(
+            "#!/bin/sh\ncase \"$*\" in *--version*) exec '{r}' \"$@\";; esac\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\nexec '{r}' \"$@\"\n",
+            r = real.display()
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    let key = [("SCRUBSNAP_KEY", "stop-test-key-0123456789")];
+
+    for signal in ["TERM", "INT"] {
+        let mut child = scrubsnap_cmd(
+            &["--no-progress", "create", "--rules", &rules, "--source", &c.url(&src), "--dest", &dest, "--pg-dump"],
+            &key,
+        )
+        .arg(&slow)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn scrubsnap");
+        // Wait for the table's data file: the run is writing.
+        let started = Instant::now();
+        let written = loop {
+            let files = snapshot_dirs(store.path())
+                .iter()
+                .flat_map(|d| std::fs::read_dir(store.path().join(d).join("data")).into_iter().flatten())
+                .count();
+            if files > 0 || started.elapsed() > Duration::from_secs(60) {
+                break files > 0;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        if !written {
+            let _ = child.kill();
+        }
+        assert!(
+            written,
+            "the run never wrote a data file:\n{}",
+            crate::harness::Run::from(child.wait_with_output().expect("wait")).all()
+        );
+        let sent = std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} failed");
+        let stopped = Instant::now();
+        let out = crate::harness::Run::from(child.wait_with_output().expect("wait"));
+        assert!(
+            stopped.elapsed() < Duration::from_secs(20),
+            "SIG{signal}: the run took {:?} to stop",
+            stopped.elapsed()
+        );
+        assert_eq!(out.code, 2, "SIG{signal}:\n{}", out.all());
+        assert!(out.stderr.contains(&format!("SIG{signal}: stopping")), "{}", out.stderr);
+        assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
+        assert!(out.stdout.trim().is_empty(), "no snapshot id is printed: {}", out.stdout);
+        assert_eq!(snapshot_dirs(store.path()), Vec::<String>::new(), "SIG{signal}: the run's folder is removed");
+        assert!(!store.path().join("create.lock").exists(), "SIG{signal}: the lock is released");
+        assert!(!store.path().join("latest").exists(), "nothing was published");
+    }
+
+    // The next run takes the store without --force.
+    let r = scrubsnap_env(&["create", "--rules", &rules, "--source", &c.url(&src), "--dest", &dest], &key);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(snapshot_dirs(store.path()).len(), 1);
+}
+
+/// A restore stopped by a signal ends as a failed one does: its transaction
+/// rolled back (`-j 1`) or its schema step undone (`-j 2`), the target as it
+/// was, exit 2. The restore is caught waiting for a lock that another
+/// session holds on a table its `--clean` drops.
+#[test]
+fn a_stopped_restore_leaves_the_target_as_it_was() {
+    let c = cluster();
+    let src = c.fresh_db("ops_stop_src");
+    c.psql(&src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 100)");
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    let r = scrubsnap(&["create", "--no-rules", "--source", &c.url(&src), "--dest", &dest]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let from = format!("{dest}/latest");
+    let dst = c.fresh_db("ops_stop_dst");
+    let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst)]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    // The target differs from the snapshot: a finished restore would show.
+    c.psql(&dst, "DELETE FROM t WHERE id > 50");
+
+    for (jobs, signal) in [("1", "TERM"), ("2", "INT")] {
+        let mut blocker = std::process::Command::new(c.bin("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-d",
+                &c.url(&dst),
+                "-c",
+                "BEGIN; LOCK TABLE t IN ACCESS SHARE MODE; SELECT pg_sleep(300)",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn psql");
+        let waiting = |kind: &str| {
+            c.psql("postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{dst}' AND {kind}"))
+        };
+        let started = Instant::now();
+        while waiting("query LIKE '%pg_sleep%' AND state = 'active'") != "1"
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let child = scrubsnap_cmd(
+            &["--no-progress", "restore", "--from", &from, "--target", &c.url(&dst), "--clean", "-j", jobs],
+            &[],
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn scrubsnap");
+        while waiting("wait_event_type = 'Lock'") == "0" && started.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_ne!(waiting("wait_event_type = 'Lock'"), "0", "-j {jobs}: the restore never waited for the lock");
+        let sent = std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} failed");
+        let stopped = Instant::now();
+        let out = crate::harness::Run::from(child.wait_with_output().expect("wait"));
+        assert!(stopped.elapsed() < Duration::from_secs(20), "-j {jobs}: took {:?} to stop", stopped.elapsed());
+        assert_eq!(out.code, 2, "-j {jobs}:\n{}", out.all());
+        assert!(
+            out.stderr.contains(&format!("SIG{signal}: stopping")) && out.stderr.contains("interrupted"),
+            "{}",
+            out.stderr
+        );
+        // Let the lock go; the restore's session, its client gone, ends too.
+        c.psql("postgres", &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dst}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"));
+        let _ = blocker.wait();
+        while waiting("pid <> pg_backend_pid()") != "0" && stopped.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(c.psql(&dst, "SELECT count(*) FROM t"), "50", "-j {jobs}: the target is as it was");
+    }
 }
