@@ -122,6 +122,18 @@ pub struct S3WriteArgs {
     pub s3_parts_in_flight: u32,
 }
 
+impl S3WriteArgs {
+    /// Settings that contradict each other (which clap cannot say).
+    fn check(&self) -> Result<(), String> {
+        match (self.sse.as_deref(), &self.sse_kms_key_id) {
+            (Some(mode), Some(_)) if mode != "aws:kms" => Err(format!(
+                "--sse-kms-key-id (SCRUBSNAP_SSE_KMS_KEY_ID) applies only to --sse aws:kms, not --sse {mode}: the key would be ignored"
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 impl S3Args {
     /// The library options, with the write settings when given.
     pub fn options(&self, write: Option<&S3WriteArgs>) -> scrubsnap::store::S3Options {
@@ -153,6 +165,9 @@ impl S3Args {
     ) -> Result<Box<dyn scrubsnap::store::Store>, Failure> {
         let location =
             scrubsnap::store::Location::parse(dest).map_err(|e| Failure::config(anyhow::anyhow!("--dest: {e}")))?;
+        if let Some(w) = write {
+            w.check().map_err(|e| Failure::config(anyhow::anyhow!(e)))?;
+        }
         location.open(&self.options(write)).await.map_err(Failure::runtime)
     }
 
@@ -209,5 +224,30 @@ impl Signals {
             Some(()) = self.term.recv() => Some("SIGTERM"),
             else => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::S3WriteArgs;
+
+    fn write(sse: Option<&str>, key: Option<&str>) -> S3WriteArgs {
+        S3WriteArgs {
+            sse: sse.map(str::to_string),
+            sse_kms_key_id: key.map(str::to_string),
+            s3_storage_class: None,
+            s3_part_size: 8,
+            s3_parts_in_flight: 2,
+        }
+    }
+
+    #[test]
+    fn a_kms_key_goes_only_with_kms_encryption() {
+        assert!(write(Some("aws:kms"), Some("alias/snapshots")).check().is_ok());
+        assert!(write(Some("aws:kms"), None).check().is_ok());
+        assert!(write(Some("AES256"), None).check().is_ok());
+        assert!(write(None, None).check().is_ok());
+        let e = write(Some("AES256"), Some("alias/snapshots")).check().unwrap_err();
+        assert!(e.contains("--sse-kms-key-id") && e.contains("aws:kms") && !e.contains("alias/snapshots"), "{e}");
     }
 }
