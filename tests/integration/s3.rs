@@ -377,3 +377,44 @@ fn s3_bad_bucket_credentials_region_and_endpoint() {
     assert!(!r.all().contains("test-secret-Zq81"));
     assert_eq!(c.user_table_count(&dst), 0);
 }
+
+/// Restoring from S3 downloads each of the snapshot's files once (they are
+/// checked on the way into a temporary folder and loaded from there), so a
+/// restore costs one snapshot's worth of transfer, not two.
+#[test]
+fn s3_restore_downloads_each_file_once() {
+    let c = cluster();
+    let m = moto();
+    let b = bucket(m.port);
+    let src = c.fixture_db("spine");
+    let dest = format!("s3://{b}/nightly");
+    let r = run_s3(m.port, &["create", "--source", &c.url(&src), "--dest", &dest, "--no-rules"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let id = r.stdout.trim().to_string();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&get(m.port, &b, &format!("nightly/{id}/manifest.json"))).expect("manifest");
+    let files: Vec<String> = manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["path"].as_str().map(str::to_string))
+        .collect();
+    assert!(files.iter().filter(|f| f.starts_with("data/")).count() >= 3, "{files:?}");
+
+    let proxy = Proxy::start(m.port);
+    let dst = c.fresh_db("s3once");
+    let r =
+        run_s3(proxy.port, &["restore", "--from", &format!("{dest}/latest"), "--target", &c.url(&dst), "-j", "2"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(c.table_digests(&src), c.table_digests(&dst));
+    let gets: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.strip_prefix("GET ").map(|p| p.split('?').next().unwrap_or(p).to_string()))
+        .collect();
+    for file in &files {
+        let key = format!("/{b}/nightly/{id}/{file}");
+        let n = gets.iter().filter(|g| **g == key).count();
+        assert_eq!(n, 1, "{file} was downloaded {n} times; requests: {gets:#?}");
+    }
+}

@@ -165,7 +165,8 @@ pub fn run_s3(port: u16, args: &[&str], extra: &[(&str, &str)]) -> Run {
 
 /// A loopback TCP proxy in front of a server that can be cut: after a
 /// number of bytes sent to the server, every connection is closed and new
-/// ones are dropped until it is restored.
+/// ones are dropped until it is restored. It also records the requests it
+/// passes on (method and path).
 pub struct Proxy {
     pub port: u16,
     state: Arc<ProxyState>,
@@ -177,6 +178,7 @@ struct ProxyState {
     cut_after: AtomicU64,
     down: AtomicBool,
     live: Mutex<Vec<TcpStream>>,
+    requests: Mutex<Vec<String>>,
 }
 
 impl ProxyState {
@@ -200,6 +202,7 @@ impl Proxy {
             cut_after: AtomicU64::new(u64::MAX),
             down: AtomicBool::new(false),
             live: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
         });
         let st = state.clone();
         std::thread::spawn(move || {
@@ -233,6 +236,11 @@ impl Proxy {
         self.state.down.load(Ordering::SeqCst)
     }
 
+    /// The requests passed on so far, as `METHOD /path?query`.
+    pub fn requests(&self) -> Vec<String> {
+        self.state.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
     /// Lets connections through again.
     pub fn restore(&self) {
         self.state.cut_after.store(u64::MAX, Ordering::SeqCst);
@@ -242,6 +250,8 @@ impl Proxy {
 
 fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<ProxyState>>) {
     let mut buf = vec![0u8; 64 * 1024];
+    // Bytes of the client's requests not parsed yet.
+    let mut pending = Vec::new();
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
@@ -251,6 +261,8 @@ fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<ProxyState>>) 
             if st.down.load(Ordering::SeqCst) {
                 break;
             }
+            pending.extend_from_slice(&buf[..n]);
+            record_requests(&mut pending, &st.requests);
             let total = st.forwarded.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
             if total > st.cut_after.load(Ordering::SeqCst) {
                 st.cut();
@@ -262,4 +274,23 @@ fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<ProxyState>>) 
         }
     }
     let _ = to.shutdown(Shutdown::Write);
+}
+
+/// Moves each complete HTTP/1.1 request (head and `Content-Length` body)
+/// out of `pending`, recording its request line without the version.
+fn record_requests(pending: &mut Vec<u8>, out: &Mutex<Vec<String>>) {
+    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+        let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+        let body = head
+            .lines()
+            .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("content-length")))
+            .map_or(0, |(_, v)| v.trim().parse::<usize>().unwrap_or(0));
+        if pending.len() < end + 4 + body {
+            return;
+        }
+        if let (Some(line), Ok(mut out)) = (head.lines().next(), out.lock()) {
+            out.push(line.rsplit_once(' ').map_or(line, |(request, _)| request).to_string());
+        }
+        pending.drain(..end + 4 + body);
+    }
 }
