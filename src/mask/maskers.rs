@@ -852,3 +852,37 @@ impl Masker for PiiScrub {
         Ok(Some(out))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Map;
+
+    use super::super::registry::{self, BuildCx};
+    use super::super::{ColumnInfo, MaskKey};
+
+    /// What the paths do not name comes out with its values: numbers keep
+    /// their digits (a jsonb numeric keeps `1.10`; a number past f64's
+    /// precision or range is not rounded). The whitespace between tokens
+    /// goes, and an exponent may be spelled otherwise (`1E2`, `1e+2`).
+    #[test]
+    fn json_keeps_the_numbers_it_does_not_mask() {
+        let key = MaskKey::from_material(b"json-numbers-test-key-0123456789").unwrap();
+        let options: Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"paths": {"$.email": "email", "$.n": "integer"}}"#).unwrap();
+        let column = ColumnInfo::from_type("jsonb", false, false);
+        let spec = registry::spec_string("json", &options);
+        let cx = BuildCx { key: &key, column: &column, purpose: format!("d/{spec}"), domain: "d".into() };
+        let m = registry::find("json").unwrap().build(&options, &cx).unwrap();
+        let seeder = key.seeder("d", &spec);
+        let doc = r#"{"price": 1.10, "big": 123456789012345678901234, "tiny": 1e-400, "e": 1E2, "n": 42, "email": "a@b.co", "list": [0.50, -0]}"#;
+        let out = m.mask(doc, &seeder).unwrap().unwrap();
+        for kept in
+            [r#"{"price":1.10,"#, r#""big":123456789012345678901234,"#, r#""tiny":1e-400,"#, r#""list":[0.50,-0]}"#]
+        {
+            assert!(out.contains(kept), "{kept} is not in {out}");
+        }
+        // The same number, spelled as serde_json spells exponents.
+        assert!(out.contains(r#""e":1e+2,"#) || out.contains(r#""e":1E2,"#), "{out}");
+        assert!(!out.contains("a@b.co") && !out.contains(r#""n":42,"#), "{out}");
+    }
+}
