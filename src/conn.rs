@@ -692,6 +692,20 @@ pub async fn connect(spec: &ConnSpec, env: &dyn Env) -> Result<tokio_postgres::C
     Ok(client)
 }
 
+/// Asks the server to cancel the statement `client` runs, if any (best
+/// effort, a few seconds at most). For a connection that is dropped next:
+/// a statement left running (a lock wait, an index build) would otherwise
+/// hold its locks until it ends. Never for a connection that sends another
+/// statement after: the request may arrive late and cancel that one.
+pub async fn cancel_running(client: &tokio_postgres::Client, spec: &ConnSpec, env: &dyn Env) {
+    let Ok(tls) = spec.tls(env) else { return };
+    match tokio::time::timeout(Duration::from_secs(5), client.cancel_token().cancel_query(tls)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %describe_pg_error(&e), "could not cancel a running statement"),
+        Err(_) => tracing::debug!("cancelling a running statement timed out"),
+    }
+}
+
 /// A failed connection.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {

@@ -155,9 +155,12 @@ pub async fn restore(
         client.batch_execute("BEGIN").await.map_err(|e| RestoreError::load("starting the restore transaction", &e))?;
         let loaded = tokio::select! {
             biased;
-            // Whatever statement runs is left to the server, which rolls the
-            // transaction back when the connection closes below.
-            () = opts.cancel.cancelled() => return Err(RestoreError::Interrupted),
+            // The statement running is cancelled; the connection, closed
+            // below, rolls the transaction back.
+            () = opts.cancel.cancelled() => {
+                conn::cancel_running(&client, target, env).await;
+                return Err(RestoreError::Interrupted);
+            }
             r = load(&client, store, snap, &scripts, opts, progress) => r,
         };
         match loaded {

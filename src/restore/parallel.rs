@@ -60,9 +60,12 @@ pub(super) async fn restore(
     };
     let schema = tokio::select! {
         biased;
-        // The statement running is left to the server, which rolls the
-        // transaction back when the connection closes.
-        () = target.opts.cancel.cancelled() => return Err(RestoreError::Interrupted),
+        // The statement running is cancelled; the connection, closed by the
+        // caller, rolls the transaction back.
+        () = target.opts.cancel.cancelled() => {
+            conn::cancel_running(client, target.spec, target.env).await;
+            return Err(RestoreError::Interrupted);
+        }
         r = schema => r,
     };
     if let Err(e) = schema {
@@ -73,16 +76,25 @@ pub(super) async fn restore(
     let result = {
         let workers = connect_workers(&target, snap).await;
         match workers {
-            Ok(workers) => tokio::select! {
-                biased;
-                () = target.opts.cancel.cancelled() => Err(RestoreError::Interrupted),
-                r = load(client, &workers, store, snap, scripts, progress) => r,
-            },
+            Ok(workers) => {
+                let loaded = tokio::select! {
+                    biased;
+                    () = target.opts.cancel.cancelled() => Err(RestoreError::Interrupted),
+                    r = load(client, &workers, store, snap, scripts, progress) => r,
+                };
+                if loaded.is_err() {
+                    // What the others still run (an index build) is cut
+                    // short, so that its locks do not hold up the drops.
+                    let cancels = workers.iter().map(|w| conn::cancel_running(w, target.spec, target.env));
+                    futures_util::future::join_all(cancels).await;
+                }
+                loaded
+            }
             Err(e) => Err(e),
         }
         // The workers are closed here, before the drops below. A statement
-        // one of them still runs (an index build cut short by another's
-        // failure) keeps its lock until it ends; the drops wait for it.
+        // the main connection still runs keeps its locks until it ends; the
+        // drops, on that connection, come after it.
     };
     match result {
         Ok(stats) => Ok(stats),

@@ -239,7 +239,8 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
 /// A restore stopped by a signal ends as a failed one does: its transaction
 /// rolled back (`-j 1`) or its schema step undone (`-j 2`), the target as it
 /// was, exit 2. The restore is caught waiting for a lock that another
-/// session holds on a table its `--clean` drops.
+/// session holds on a table its `--clean` drops; its statement is cancelled,
+/// so no session of it stays behind waiting for that lock.
 #[test]
 fn a_stopped_restore_leaves_the_target_as_it_was() {
     let c = cluster();
@@ -303,7 +304,11 @@ fn a_stopped_restore_leaves_the_target_as_it_was() {
             "{}",
             out.stderr
         );
-        // Let the lock go; the restore's session, its client gone, ends too.
+        while waiting("wait_event_type = 'Lock'") != "0" && stopped.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(waiting("wait_event_type = 'Lock'"), "0", "-j {jobs}: a session still waits for the lock");
+        // Let the lock go.
         c.psql("postgres", &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dst}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"));
         let _ = blocker.wait();
         while waiting("pid <> pg_backend_pid()") != "0" && stopped.elapsed() < Duration::from_secs(60) {
