@@ -716,14 +716,125 @@ fn apply_path(v: &mut serde_json::Value, steps: &[PathStep], m: &dyn Masker, s: 
     Ok(())
 }
 
-impl Masker for JsonPaths {
-    fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
-        let mut doc: serde_json::Value = serde_json::from_str(v)
-            .map_err(|e| MaskError(format!("not valid JSON (line {}, column {})", e.line(), e.column())))?;
-        for (steps, m, s) in &self.paths {
-            apply_path(&mut doc, steps, m.as_ref(), s)?;
+/// The members of a JSON object as they are written: every key (a key
+/// given twice stays twice) with its value's text.
+struct Members<'a>(Vec<(String, &'a serde_json::value::RawValue)>);
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Members<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visit<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Members<'a>, A::Error> {
+                let mut out = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    out.push(member);
+                }
+                Ok(Members(out))
+            }
         }
-        serde_json::to_string(&doc).map(Some).map_err(|e| MaskError(format!("writing JSON: {e}")))
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+fn json_error(e: serde_json::Error) -> MaskError {
+    MaskError(format!("not valid JSON (line {}, column {})", e.line(), e.column()))
+}
+
+/// Applies one path to the JSON text `raw`: only the objects and arrays on
+/// the path are taken apart and written again (compact); every other value
+/// keeps its text as it was. `None` when the path matches nothing.
+fn apply_raw(raw: &str, steps: &[PathStep], m: &dyn Masker, s: &Seeder) -> Result<Option<String>, MaskError> {
+    let Some((first, rest)) = steps.split_first() else {
+        let write =
+            |v: &serde_json::Value| serde_json::to_string(v).map_err(|e| MaskError(format!("writing JSON: {e}")));
+        if raw.starts_with('"') {
+            // A string, the common case: no tree to build.
+            let t: std::borrow::Cow<str> = serde_json::from_str(raw).map_err(json_error)?;
+            return match m.mask(&t, s)? {
+                Some(masked) => write(&serde_json::Value::String(masked)).map(Some),
+                None => Ok(Some("null".into())),
+            };
+        }
+        // Another value at the path, masked as the tree walk masks it.
+        let mut v: serde_json::Value = serde_json::from_str(raw).map_err(json_error)?;
+        apply_path(&mut v, &[], m, s)?;
+        return write(&v).map(Some);
+    };
+    let key_text = |k: &str| serde_json::to_string(k).map_err(|e| MaskError(format!("writing JSON: {e}")));
+    match raw.trim_start().as_bytes().first() {
+        Some(b'{') if !matches!(first, PathStep::Index(_)) => {
+            let Members(members) = serde_json::from_str(raw).map_err(json_error)?;
+            let mut masked: Vec<Option<String>> = Vec::with_capacity(members.len());
+            for (k, v) in &members {
+                let on_path = match first {
+                    PathStep::Key(want) => k == want,
+                    _ => true,
+                };
+                masked.push(if on_path { apply_raw(v.get(), rest, m, s)? } else { None });
+            }
+            if masked.iter().all(Option::is_none) {
+                return Ok(None);
+            }
+            let mut out = String::with_capacity(raw.len() + 16);
+            out.push('{');
+            for (i, ((k, v), new)) in members.iter().zip(&masked).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&key_text(k)?);
+                out.push(':');
+                out.push_str(new.as_deref().unwrap_or(v.get()));
+            }
+            out.push('}');
+            Ok(Some(out))
+        }
+        Some(b'[') if !matches!(first, PathStep::Key(_)) => {
+            let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw).map_err(json_error)?;
+            let mut masked: Vec<Option<String>> = Vec::with_capacity(items.len());
+            for (i, v) in items.iter().enumerate() {
+                let on_path = match first {
+                    PathStep::Index(want) => i == *want,
+                    _ => true,
+                };
+                masked.push(if on_path { apply_raw(v.get(), rest, m, s)? } else { None });
+            }
+            if masked.iter().all(Option::is_none) {
+                return Ok(None);
+            }
+            let mut out = String::with_capacity(raw.len() + 16);
+            out.push('[');
+            for (i, (v, new)) in items.iter().zip(&masked).enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(new.as_deref().unwrap_or(v.get()));
+            }
+            out.push(']');
+            Ok(Some(out))
+        }
+        _ => Ok(None),
+    }
+}
+
+impl Masker for JsonPaths {
+    /// Each path in turn, on the text the ones before it left. A document
+    /// no path matches comes out as it went in.
+    fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        let mut doc = std::borrow::Cow::Borrowed(v);
+        for (steps, m, s) in &self.paths {
+            if let Some(new) = apply_raw(&doc, steps, m.as_ref(), s)? {
+                doc = std::borrow::Cow::Owned(new);
+            }
+        }
+        if let std::borrow::Cow::Borrowed(_) = doc {
+            // Taking the document apart checked it; nothing did.
+            serde_json::from_str::<&serde_json::value::RawValue>(v).map_err(json_error)?;
+        }
+        Ok(Some(doc.into_owned()))
     }
 }
 
@@ -860,29 +971,82 @@ mod tests {
     use super::super::registry::{self, BuildCx};
     use super::super::{ColumnInfo, MaskKey};
 
-    /// What the paths do not name comes out with its values: numbers keep
-    /// their digits (a jsonb numeric keeps `1.10`; a number past f64's
-    /// precision or range is not rounded). The whitespace between tokens
-    /// goes, and an exponent may be spelled otherwise (`1E2`, `1e+2`).
+    /// What the paths do not name comes out as it went in, text and all:
+    /// numbers keep their digits (a jsonb numeric keeps `1.10`; a number
+    /// past f64's precision or range is not rounded), strings their
+    /// escapes, nested values their spacing. A key given twice is masked
+    /// twice and kept twice.
     #[test]
-    fn json_keeps_the_numbers_it_does_not_mask() {
+    fn json_keeps_what_it_does_not_mask_as_it_was() {
         let key = MaskKey::from_material(b"json-numbers-test-key-0123456789").unwrap();
         let options: Map<String, serde_json::Value> =
             serde_json::from_str(r#"{"paths": {"$.email": "email", "$.n": "integer"}}"#).unwrap();
-        let column = ColumnInfo::from_type("jsonb", false, false);
+        let column = ColumnInfo::from_type("json", false, false);
         let spec = registry::spec_string("json", &options);
         let cx = BuildCx { key: &key, column: &column, purpose: format!("d/{spec}"), domain: "d".into() };
         let m = registry::find("json").unwrap().build(&options, &cx).unwrap();
         let seeder = key.seeder("d", &spec);
-        let doc = r#"{"price": 1.10, "big": 123456789012345678901234, "tiny": 1e-400, "e": 1E2, "n": 42, "email": "a@b.co", "list": [0.50, -0]}"#;
+        let doc = r#"{"price": 1.10, "big": 123456789012345678901234, "tiny": 1e-400, "e": 1E2, "n": 42, "email": "a@b.co", "list": [0.50, -0], "meta": {"k": "caf\u00e9",  "x": [1, 2]}, "email": "second@b.co"}"#;
         let out = m.mask(doc, &seeder).unwrap().unwrap();
-        for kept in
-            [r#"{"price":1.10,"#, r#""big":123456789012345678901234,"#, r#""tiny":1e-400,"#, r#""list":[0.50,-0]}"#]
-        {
+        for kept in [
+            r#"{"price":1.10,"#,
+            r#""big":123456789012345678901234,"#,
+            r#""tiny":1e-400,"#,
+            r#""e":1E2,"#,
+            r#""list":[0.50, -0],"#,
+            r#""meta":{"k": "caf\u00e9",  "x": [1, 2]},"#,
+        ] {
             assert!(out.contains(kept), "{kept} is not in {out}");
         }
-        // The same number, spelled as serde_json spells exponents.
-        assert!(out.contains(r#""e":1e+2,"#) || out.contains(r#""e":1E2,"#), "{out}");
-        assert!(!out.contains("a@b.co") && !out.contains(r#""n":42,"#), "{out}");
+        assert_eq!(out.matches(r#""email":""#).count(), 2, "{out}");
+        assert!(!out.contains("a@b.co") && !out.contains("second@b.co") && !out.contains(r#""n":42,"#), "{out}");
+        // A document that no path matches is left as it is.
+        let other = r#"{ "a": [1,  2], "b": {"c": null} }"#;
+        assert_eq!(m.mask(other, &seeder).unwrap().as_deref(), Some(other));
+        assert!(m.mask(r#"{"email": "x@y.z""#, &seeder).is_err(), "invalid JSON is an error");
+    }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::Bool),
+            (-1000i64..1000).prop_map(serde_json::Value::from),
+            "[a-z@. ]{0,8}".prop_map(serde_json::Value::String),
+        ];
+        leaf.prop_recursive(4, 40, 5, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(serde_json::Value::Array),
+                proptest::collection::btree_map("[abc]", inner, 0..4)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Rewriting only what is on the paths gives the document the
+        /// tree walk gives: the same values, whatever the input's spacing.
+        #[test]
+        fn json_masks_as_the_tree_walk_does(doc in json_value(), pretty: bool) {
+            let key = MaskKey::from_material(b"json-tree-test-key-0123456789").unwrap();
+            let options: Map<String, serde_json::Value> = serde_json::from_str(
+                r#"{"paths": {"$.a": "redact", "$.b[*]": "redact", "$.c.a": "redact", "$[1]": "redact", "$[*].b": "redact"}}"#,
+            )
+            .unwrap();
+            let column = ColumnInfo::from_type("jsonb", false, false);
+            let spec = registry::spec_string("json", &options);
+            let cx = BuildCx { key: &key, column: &column, purpose: format!("d/{spec}"), domain: "d".into() };
+            let m = registry::find("json").unwrap().build(&options, &cx).unwrap();
+            let seeder = key.seeder("d", &spec);
+            let text = if pretty { serde_json::to_string_pretty(&doc) } else { serde_json::to_string(&doc) }.unwrap();
+            let out = m.mask(&text, &seeder).unwrap().unwrap();
+            let mut expected = doc.clone();
+            for p in ["$.a", "$.b[*]", "$.c.a", "$[1]", "$[*].b"] {
+                let steps = super::parse_json_path(p).unwrap();
+                super::apply_path(&mut expected, &steps, &super::Redact, &seeder).unwrap();
+            }
+            let got: serde_json::Value = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(got, expected);
+        }
     }
 }

@@ -274,7 +274,7 @@ pub static MASKERS: &[MaskerDef] = &[
         &[OptionDef { name: "template", kind: "string", default: "", help: "e.g. \"{first_name}.{last_name}@example.org\"; {{ and }} for braces" }],
         "contact: {mask: template, template: \"{first_name}.{last_name}@example.org\"}", TEXT, Injective::Depends, 0, false,
         build_template),
-    def!("json", "Masks values inside json/jsonb at the given paths ($.a.b, $.items[*].c, $.list[0]); each path names a masker. The rest of the document keeps its values, numbers digit for digit (1.10 stays 1.10); the whitespace between tokens is dropped.",
+    def!("json", "Masks values inside json/jsonb at the given paths ($.a.b, $.items[*].c, $.list[0]); each path names a masker. Only the objects and arrays on a path are rewritten (compactly); every other value keeps its text, numbers digit for digit (1.10 stays 1.10), and a document no path matches is left as it is.",
         &[OptionDef { name: "paths", kind: "object", default: "", help: "map of JSON path to masker name or {mask: name, options...}" }],
         "profile: {mask: json, paths: {\"$.contact.email\": email, \"$.contact.phone\": phone}}", &[TypeClass::Json, TypeClass::Text], Injective::No, 0, false,
         build_json),
