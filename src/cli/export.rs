@@ -43,13 +43,19 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::runtime(anyhow!("cannot create {}: {e}", partial.display())))?;
             let mut out = tokio::io::BufWriter::new(file);
+            let cancel = super::common::cancel_on_signal();
             let written = async {
                 scrubsnap::export::export(store.as_ref(), &snap, &mut out).await?;
                 out.flush().await.map_err(|e| anyhow!("writing {}: {e}", partial.display()))?;
                 tokio::fs::rename(&partial, &path).await.map_err(|e| anyhow!("renaming to {}: {e}", path.display()))?;
                 Ok::<(), anyhow::Error>(())
-            }
-            .await;
+            };
+            // SIGINT or SIGTERM: the partial file goes, as after a failure.
+            let written = tokio::select! {
+                biased;
+                () = cancel.cancelled() => Err(anyhow!("interrupted by a signal; {} was removed", partial.display())),
+                r = written => r,
+            };
             if let Err(e) = written {
                 let _ = tokio::fs::remove_file(&partial).await;
                 return Err(Failure::runtime(e));

@@ -317,3 +317,47 @@ fn a_stopped_restore_leaves_the_target_as_it_was() {
         assert_eq!(c.psql(&dst, "SELECT count(*) FROM t"), "50", "-j {jobs}: the target is as it was");
     }
 }
+
+/// An export to a file that is stopped leaves neither the file nor its
+/// partial copy. The export is caught writing into a pipe that its reader
+/// has stopped reading.
+#[test]
+fn a_stopped_export_leaves_no_partial_file() {
+    use std::io::Read;
+    let c = cluster();
+    let src = c.fresh_db("ops_stop_export");
+    c.psql(&src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 50000) i");
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    let r = scrubsnap(&["create", "--no-rules", "--source", &c.url(&src), "--dest", &dest]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let out = store.path().join("app.sql");
+    let partial = store.path().join("app.sql.partial");
+    let made = std::process::Command::new("mkfifo").arg(&partial).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    let child = scrubsnap_cmd(
+        &["--no-progress", "export", "--from", &format!("{dest}/latest"), "-o", &out.to_string_lossy()],
+        &[],
+    )
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn scrubsnap");
+    // Opening the pipe waits for the export to open it; the first bytes
+    // show it writing, and then nobody reads: it blocks.
+    let mut reader = std::fs::File::open(&partial).expect("open the pipe");
+    let mut first = [0u8; 4096];
+    reader.read_exact(&mut first).expect("read the start of the export");
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -INT failed");
+    let stopped = Instant::now();
+    let r = crate::harness::Run::from(child.wait_with_output().expect("wait"));
+    assert!(stopped.elapsed() < Duration::from_secs(20), "took {:?} to stop", stopped.elapsed());
+    assert_eq!(r.code, 2, "{}", r.all());
+    assert!(r.stderr.contains("SIGINT: stopping") && r.stderr.contains("interrupted"), "{}", r.stderr);
+    assert!(!partial.exists(), "the partial file is left");
+    assert!(!out.exists(), "a file was written");
+    drop(reader);
+}
