@@ -212,15 +212,7 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
             "the run never wrote a data file:\n{}",
             crate::harness::Run::from(child.wait_with_output().expect("wait")).all()
         );
-        let sent = std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
-        assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} failed");
-        let stopped = Instant::now();
-        let out = crate::harness::Run::from(child.wait_with_output().expect("wait"));
-        assert!(
-            stopped.elapsed() < Duration::from_secs(20),
-            "SIG{signal}: the run took {:?} to stop",
-            stopped.elapsed()
-        );
+        let out = stop(child, signal);
         assert_eq!(out.code, 2, "SIG{signal}:\n{}", out.all());
         assert!(out.stderr.contains(&format!("SIG{signal}: stopping")), "{}", out.stderr);
         assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
@@ -293,11 +285,8 @@ fn a_stopped_restore_leaves_the_target_as_it_was() {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_ne!(waiting("wait_event_type = 'Lock'"), "0", "-j {jobs}: the restore never waited for the lock");
-        let sent = std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
-        assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} failed");
+        let out = stop(child, signal);
         let stopped = Instant::now();
-        let out = crate::harness::Run::from(child.wait_with_output().expect("wait"));
-        assert!(stopped.elapsed() < Duration::from_secs(20), "-j {jobs}: took {:?} to stop", stopped.elapsed());
         assert_eq!(out.code, 2, "-j {jobs}:\n{}", out.all());
         assert!(
             out.stderr.contains(&format!("SIG{signal}: stopping")) && out.stderr.contains("interrupted"),
@@ -345,19 +334,49 @@ fn a_stopped_export_leaves_no_partial_file() {
     .spawn()
     .expect("spawn scrubsnap");
     // Opening the pipe waits for the export to open it; the first bytes
-    // show it writing, and then nobody reads: it blocks.
-    let mut reader = std::fs::File::open(&partial).expect("open the pipe");
-    let mut first = [0u8; 4096];
-    reader.read_exact(&mut first).expect("read the start of the export");
+    // show it writing, and then nobody reads: it blocks. (On a thread, so
+    // that an export that never opens the pipe fails the test, not hangs it.)
+    let (tx, rx) = std::sync::mpsc::channel();
+    let pipe = partial.clone();
+    std::thread::spawn(move || {
+        let opened = std::fs::File::open(&pipe).and_then(|mut f| {
+            let mut first = [0u8; 4096];
+            f.read_exact(&mut first).map(|()| f)
+        });
+        let _ = tx.send(opened);
+    });
+    let reader = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(Ok(reader)) => reader,
+        other => {
+            let mut child = child;
+            let _ = child.kill();
+            let r = crate::harness::Run::from(child.wait_with_output().expect("wait"));
+            panic!("the export never wrote into the pipe ({other:?}):\n{}", r.all());
+        }
+    };
     std::thread::sleep(Duration::from_millis(300));
-    let sent = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
-    assert!(sent.is_ok_and(|s| s.success()), "kill -INT failed");
-    let stopped = Instant::now();
-    let r = crate::harness::Run::from(child.wait_with_output().expect("wait"));
-    assert!(stopped.elapsed() < Duration::from_secs(20), "took {:?} to stop", stopped.elapsed());
+    let r = stop(child, "INT");
     assert_eq!(r.code, 2, "{}", r.all());
     assert!(r.stderr.contains("SIGINT: stopping") && r.stderr.contains("interrupted"), "{}", r.stderr);
     assert!(!partial.exists(), "the partial file is left");
     assert!(!out.exists(), "a file was written");
     drop(reader);
+}
+
+/// Sends SIG`signal` to a running scrubsnap and waits for it to end, at
+/// most 20 seconds (then it is killed and the test fails with its output).
+fn stop(mut child: std::process::Child, signal: &str) -> crate::harness::Run {
+    let sent = std::process::Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} failed");
+    let sent_at = Instant::now();
+    while matches!(child.try_wait(), Ok(None)) && sent_at.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let stopped = !matches!(child.try_wait(), Ok(None));
+    if !stopped {
+        let _ = child.kill();
+    }
+    let out = crate::harness::Run::from(child.wait_with_output().expect("wait"));
+    assert!(stopped, "SIG{signal}: still running after 20 s:\n{}", out.all());
+    out
 }
