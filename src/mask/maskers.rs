@@ -665,6 +665,9 @@ pub fn parse_json_path(p: &str) -> Result<Vec<PathStep>, String> {
     Ok(steps)
 }
 
+/// The tree walk over a parsed document that [`apply_raw`] must agree with
+/// (up to formatting): the tests' reference.
+#[cfg(test)]
 fn apply_path(v: &mut serde_json::Value, steps: &[PathStep], m: &dyn Masker, s: &Seeder) -> Result<(), MaskError> {
     let Some((first, rest)) = steps.split_first() else {
         let replacement = match v {
@@ -745,79 +748,111 @@ fn json_error(e: serde_json::Error) -> MaskError {
 }
 
 /// Applies one path to the JSON text `raw`: only the objects and arrays on
-/// the path are taken apart and written again (compact); every other value
-/// keeps its text as it was. `None` when the path matches nothing.
+/// the path are taken apart and written again (compactly); every other
+/// value keeps its text. At the end of the path a string or number is
+/// masked (a number as its text, and kept a number when the masker gives
+/// one), a whole object or array has its string and number leaves masked,
+/// and `true`, `false` and `null` stay. `None` when nothing changed.
 fn apply_raw(raw: &str, steps: &[PathStep], m: &dyn Masker, s: &Seeder) -> Result<Option<String>, MaskError> {
+    let text = raw.trim_start();
+    let Some(&kind) = text.as_bytes().first() else { return Ok(None) };
     let Some((first, rest)) = steps.split_first() else {
-        let write =
-            |v: &serde_json::Value| serde_json::to_string(v).map_err(|e| MaskError(format!("writing JSON: {e}")));
-        if raw.starts_with('"') {
-            // A string, the common case: no tree to build.
-            let t: std::borrow::Cow<str> = serde_json::from_str(raw).map_err(json_error)?;
-            return match m.mask(&t, s)? {
-                Some(masked) => write(&serde_json::Value::String(masked)).map(Some),
+        return match kind {
+            b'"' => {
+                let t: std::borrow::Cow<str> = serde_json::from_str(raw).map_err(json_error)?;
+                m.mask(&t, s)?.map_or(Ok(Some("null".into())), |v| json_string(&v).map(Some))
+            }
+            b'{' => rewrite_object(raw, |_| Some(&[]), m, s),
+            b'[' => rewrite_array(raw, |_| Some(&[]), m, s),
+            b't' | b'f' | b'n' => Ok(None),
+            _ => match m.mask(text.trim_end(), s)? {
+                Some(v) if is_json_number(&v) => Ok(Some(v)),
+                Some(v) => json_string(&v).map(Some),
                 None => Ok(Some("null".into())),
-            };
-        }
-        // Another value at the path, masked as the tree walk masks it.
-        let mut v: serde_json::Value = serde_json::from_str(raw).map_err(json_error)?;
-        apply_path(&mut v, &[], m, s)?;
-        return write(&v).map(Some);
+            },
+        };
     };
-    let key_text = |k: &str| serde_json::to_string(k).map_err(|e| MaskError(format!("writing JSON: {e}")));
-    match raw.trim_start().as_bytes().first() {
-        Some(b'{') if !matches!(first, PathStep::Index(_)) => {
-            let Members(members) = serde_json::from_str(raw).map_err(json_error)?;
-            let mut masked: Vec<Option<String>> = Vec::with_capacity(members.len());
-            for (k, v) in &members {
-                let on_path = match first {
-                    PathStep::Key(want) => k == want,
-                    _ => true,
-                };
-                masked.push(if on_path { apply_raw(v.get(), rest, m, s)? } else { None });
-            }
-            if masked.iter().all(Option::is_none) {
-                return Ok(None);
-            }
-            let mut out = String::with_capacity(raw.len() + 16);
-            out.push('{');
-            for (i, ((k, v), new)) in members.iter().zip(&masked).enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&key_text(k)?);
-                out.push(':');
-                out.push_str(new.as_deref().unwrap_or(v.get()));
-            }
-            out.push('}');
-            Ok(Some(out))
-        }
-        Some(b'[') if !matches!(first, PathStep::Key(_)) => {
-            let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw).map_err(json_error)?;
-            let mut masked: Vec<Option<String>> = Vec::with_capacity(items.len());
-            for (i, v) in items.iter().enumerate() {
-                let on_path = match first {
-                    PathStep::Index(want) => i == *want,
-                    _ => true,
-                };
-                masked.push(if on_path { apply_raw(v.get(), rest, m, s)? } else { None });
-            }
-            if masked.iter().all(Option::is_none) {
-                return Ok(None);
-            }
-            let mut out = String::with_capacity(raw.len() + 16);
-            out.push('[');
-            for (i, (v, new)) in items.iter().zip(&masked).enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(new.as_deref().unwrap_or(v.get()));
-            }
-            out.push(']');
-            Ok(Some(out))
-        }
+    match (kind, first) {
+        (b'{', PathStep::Key(want)) => rewrite_object(raw, |k| (k == want).then_some(rest), m, s),
+        (b'{', PathStep::All) => rewrite_object(raw, |_| Some(rest), m, s),
+        (b'[', PathStep::Index(want)) => rewrite_array(raw, |i| (i == *want).then_some(rest), m, s),
+        (b'[', PathStep::All) => rewrite_array(raw, |_| Some(rest), m, s),
         _ => Ok(None),
     }
+}
+
+/// Rewrites the object `raw` when the members `on_path` names (by key)
+/// change: the path's rest for each of them.
+fn rewrite_object<'p>(
+    raw: &str,
+    on_path: impl Fn(&str) -> Option<&'p [PathStep]>,
+    m: &dyn Masker,
+    s: &Seeder,
+) -> Result<Option<String>, MaskError> {
+    let Members(members) = serde_json::from_str(raw).map_err(json_error)?;
+    let mut masked = Vec::with_capacity(members.len());
+    for (k, v) in &members {
+        masked.push(match on_path(k) {
+            Some(rest) => apply_raw(v.get(), rest, m, s)?,
+            None => None,
+        });
+    }
+    if masked.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(raw.len() + 16);
+    out.push('{');
+    for (i, ((k, v), new)) in members.iter().zip(&masked).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&json_string(k)?);
+        out.push(':');
+        out.push_str(new.as_deref().unwrap_or(v.get()));
+    }
+    out.push('}');
+    Ok(Some(out))
+}
+
+/// Rewrites the array `raw` when the items `on_path` names (by position)
+/// change: the path's rest for each of them.
+fn rewrite_array<'p>(
+    raw: &str,
+    on_path: impl Fn(usize) -> Option<&'p [PathStep]>,
+    m: &dyn Masker,
+    s: &Seeder,
+) -> Result<Option<String>, MaskError> {
+    let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw).map_err(json_error)?;
+    let mut masked = Vec::with_capacity(items.len());
+    for (i, v) in items.iter().enumerate() {
+        masked.push(match on_path(i) {
+            Some(rest) => apply_raw(v.get(), rest, m, s)?,
+            None => None,
+        });
+    }
+    if masked.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    let mut out = String::with_capacity(raw.len() + 16);
+    out.push('[');
+    for (i, (v, new)) in items.iter().zip(&masked).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(new.as_deref().unwrap_or(v.get()));
+    }
+    out.push(']');
+    Ok(Some(out))
+}
+
+fn json_string(v: &str) -> Result<String, MaskError> {
+    serde_json::to_string(v).map_err(|e| MaskError(format!("writing JSON: {e}")))
+}
+
+/// Whether `v` is one JSON number, as it may be written into a document.
+fn is_json_number(v: &str) -> bool {
+    v.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+        && serde_json::from_str::<&serde_json::value::RawValue>(v).is_ok_and(|r| r.get() == v)
 }
 
 impl Masker for JsonPaths {
