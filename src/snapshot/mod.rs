@@ -142,11 +142,13 @@ impl<'a> SnapshotWriter<'a> {
     /// and aborts its uploads still open (a run stopped in the middle of a
     /// file).
     pub async fn discard(self) {
-        if let Err(e) = self.store.delete_prefix(&self.id).await {
-            tracing::warn!(snapshot = %self.id, "could not remove the files of the failed run: {e}");
-        }
+        // Uploads first, so that none completes into an object after the
+        // files were removed.
         if let Err(e) = self.store.abort_stale_uploads(&self.id, None).await {
             tracing::warn!(snapshot = %self.id, "could not abort the unfinished uploads of the failed run: {e}");
+        }
+        if let Err(e) = self.store.delete_prefix(&self.id).await {
+            tracing::warn!(snapshot = %self.id, "could not remove the files of the failed run: {e}");
         }
     }
 }

@@ -202,6 +202,7 @@ impl S3Store {
     ) -> Result<usize, StoreError> {
         let full = self.full_prefix(prefix)?;
         let mut aborted = 0;
+        let mut failed = None;
         let mut key_marker: Option<String> = None;
         let mut id_marker: Option<String> = None;
         loop {
@@ -225,15 +226,20 @@ impl S3Store {
                         continue;
                     }
                 }
-                self.cleanup
-                    .abort_multipart_upload()
-                    .bucket(&self.url.bucket)
-                    .key(key)
-                    .upload_id(id)
-                    .send()
-                    .await
-                    .map_err(|e| self.err("aborting the upload of", key, e))?;
-                aborted += 1;
+                let sent =
+                    self.cleanup.abort_multipart_upload().bucket(&self.url.bucket).key(key).upload_id(id).send().await;
+                match sent {
+                    Ok(_) => aborted += 1,
+                    // Aborted meanwhile (a dropped writer aborts its own in
+                    // the background): done.
+                    Err(e)
+                        if e.code() == Some("NoSuchUpload")
+                            || e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {}
+                    // The others are still worth aborting; the first failure is reported.
+                    Err(e) => {
+                        failed.get_or_insert(self.err("aborting the upload of", key, e));
+                    }
+                }
             }
             if page.is_truncated() != Some(true) {
                 break;
@@ -244,7 +250,10 @@ impl S3Store {
                 break;
             }
         }
-        Ok(aborted)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(aborted),
+        }
     }
 }
 
