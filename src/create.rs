@@ -158,28 +158,43 @@ pub async fn create(
         Err(e) => tracing::warn!("could not clean up unfinished uploads of earlier runs: {e}"),
     }
     let lost = AtomicBool::new(false);
-    // Set once the run writes to the store: from then on it handles a
-    // cancellation itself, removing what it wrote; before, the work is
-    // simply dropped (its source transaction ends with its connections).
+    // Set once the run writes to the store: from then on it handles a stop
+    // itself, removing what it wrote. Before, a stop cancels what the
+    // source session runs (a wait for a table lock) and drops the run.
     let writing = AtomicBool::new(false);
     let work = async {
-        let session = SourceSession::open(&opts.source, env, opts.timeouts).await?;
+        let session = tokio::select! {
+            biased;
+            () = opts.cancel.cancelled() => return Err(CreateError::Interrupted),
+            s = SourceSession::open(&opts.source, env, opts.timeouts) => s?,
+        };
         let when = Started { at: started, created_at };
-        let result = run(opts, store, &session, env, progress, when, (&lost, &writing)).await;
-        session.close().await;
+        let before_writing = async {
+            opts.cancel.cancelled().await;
+            if writing.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+        };
+        let result = tokio::select! {
+            biased;
+            () = before_writing => {
+                crate::conn::cancel_running(&session.client, &opts.source, env).await;
+                Err(CreateError::Interrupted)
+            }
+            r = run(opts, store, &session, env, progress, when, (&lost, &writing)) => r,
+        };
+        // A stopped run's session is dropped, not rolled back: a statement
+        // it still runs would hold up the ROLLBACK. Closing the connection
+        // ends the transaction all the same.
+        if !matches!(result, Err(CreateError::Interrupted)) {
+            session.close().await;
+        }
         result
     };
     tokio::pin!(work);
     let result = loop {
         tokio::select! {
             r = &mut work => break r,
-            () = opts.cancel.cancelled(), if !writing.load(Ordering::SeqCst) => {
-                // Writing may have begun since the branch was armed: then
-                // the run sees the cancellation too, and cleans up.
-                if !writing.load(Ordering::SeqCst) {
-                    break Err(CreateError::Interrupted);
-                }
-            }
             _ = tokio::time::sleep(lock.refresh_every()) => match lock.refresh(store).await {
                 Ok(()) => {}
                 Err(e @ LockError::Lost(_)) => {

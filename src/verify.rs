@@ -66,7 +66,7 @@ pub async fn restore_into(
     cancel: &CancellationToken,
     progress: &Progress,
 ) -> Result<Verified, RestoreError> {
-    let mut v = files(store, snap).await?;
+    let mut v = restore::until_cancelled(cancel, files(store, snap)).await??;
     let scratch = format!("scrubsnap_verify_{}", snap.id.to_ascii_lowercase().replace(['.', ':'], "_"));
     let admin = conn::connect(server, env).await?;
     for statement in [
@@ -108,11 +108,7 @@ pub async fn restore_into(
         })?;
         Ok::<i64, RestoreError>(row.get(0))
     };
-    let result = tokio::select! {
-        biased;
-        () = cancel.cancelled() => Err(RestoreError::Interrupted),
-        r = result => r,
-    };
+    let result = restore::until_cancelled(cancel, result).await.and_then(|r| r);
     if !keep {
         let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", sql::ident(&scratch))).await;
     }

@@ -40,6 +40,19 @@ pub struct RestoreOptions {
     pub cancel: tokio_util::sync::CancellationToken,
 }
 
+/// Runs `work` unless `cancel` fires first (then `Interrupted`, with `work`
+/// dropped).
+pub(crate) async fn until_cancelled<T>(
+    cancel: &tokio_util::sync::CancellationToken,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, RestoreError> {
+    tokio::select! {
+        biased;
+        () = cancel.cancelled() => Err(RestoreError::Interrupted),
+        r = work => Ok(r),
+    }
+}
+
 /// Why a restore failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -126,19 +139,23 @@ pub async fn restore(
 ) -> Result<RestoreStats, RestoreError> {
     let staged;
     let store = if store.is_local() {
-        snapshot::verify(store, snap).await?;
+        until_cancelled(&opts.cancel, snapshot::verify(store, snap)).await??;
         store
     } else {
         let dir = tempfile::tempdir().map_err(|e| RestoreError::Load {
             what: "creating a temporary folder for the snapshot's files".into(),
             reason: e.to_string(),
         })?;
-        snapshot::stage(store, snap, dir.path(), opts.jobs.max(4)).await?;
+        // A stop removes the folder with what was downloaded so far.
+        until_cancelled(&opts.cancel, snapshot::stage(store, snap, dir.path(), opts.jobs.max(4))).await??;
         staged = (crate::store::LocalStore::new(dir.path().to_path_buf()), dir);
         &staged.0 as &dyn Store
     };
     tracing::info!(snapshot = %snap.id, files = snap.manifest.files.len(), "checksums verified");
     let scripts = read_scripts(store, snap).await?;
+    if opts.cancel.is_cancelled() {
+        return Err(RestoreError::Interrupted);
+    }
     let (client, created) = connect_target(target, env, opts.create).await?;
     let result = async {
         if !opts.clean {

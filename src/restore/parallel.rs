@@ -55,8 +55,7 @@ pub(super) async fn restore(
         client
             .batch_execute(&scripts.pre_data.body)
             .await
-            .map_err(|e| RestoreError::load("creating the schema (pre-data)", &e))?;
-        client.batch_execute("COMMIT").await.map_err(|e| RestoreError::load("committing the schema", &e))
+            .map_err(|e| RestoreError::load("creating the schema (pre-data)", &e))
     };
     let schema = tokio::select! {
         biased;
@@ -68,7 +67,13 @@ pub(super) async fn restore(
         }
         r = schema => r,
     };
-    if let Err(e) = schema {
+    // COMMIT is not cut short: once sent, the schema may be committed, and
+    // a stop after it is undone below like any failure.
+    let committed = match schema {
+        Ok(()) => client.batch_execute("COMMIT").await.map_err(|e| RestoreError::load("committing the schema", &e)),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = committed {
         let _ = client.batch_execute("ROLLBACK").await;
         return Err(e);
     }
@@ -83,23 +88,30 @@ pub(super) async fn restore(
                     r = load(client, &workers, store, snap, scripts, progress) => r,
                 };
                 if loaded.is_err() {
-                    // What the others still run (an index build) is cut
+                    // What the connections still run (an index build) is cut
                     // short, so that its locks do not hold up the drops.
-                    let cancels = workers.iter().map(|w| conn::cancel_running(w, target.spec, target.env));
+                    let cancels =
+                        workers.iter().chain([client]).map(|c| conn::cancel_running(c, target.spec, target.env));
                     futures_util::future::join_all(cancels).await;
                 }
                 loaded
             }
             Err(e) => Err(e),
         }
-        // The workers are closed here, before the drops below. A statement
-        // the main connection still runs keeps its locks until it ends; the
-        // drops, on that connection, come after it.
+        // The workers are closed here, before the drops below.
     };
     match result {
         Ok(stats) => Ok(stats),
         Err(cause) => {
             tracing::warn!("restore failed after the schema was committed; dropping what it created");
+            // On a connection of its own: a cancel request sent to the main
+            // one may arrive late and cut a drop short. (The main one when
+            // no other can be made.)
+            let own = match conn::connect(target.spec, target.env).await {
+                Ok(c) => prepare(&c).await.ok().map(|()| c),
+                Err(_) => None,
+            };
+            let client = own.as_ref().unwrap_or(client);
             let undo = async {
                 client.batch_execute("BEGIN").await.map_err(|e| RestoreError::load("--clean", &e))?;
                 run_clean(client, &scripts.clean.body).await?;

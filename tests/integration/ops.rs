@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::harness::{cluster, scrubsnap, scrubsnap_cmd, scrubsnap_env, snapshot_dirs, store_dir};
+use crate::harness::{cluster, scrubsnap, scrubsnap_cmd, scrubsnap_env, snapshot_dirs, store_dir, Cluster};
 
 #[test]
 fn report_and_metrics_on_success_and_failure() {
@@ -182,16 +182,13 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
     let key = [("SCRUBSNAP_KEY", "stop-test-key-0123456789")];
 
     for signal in ["TERM", "INT"] {
-        let mut child = scrubsnap_cmd(
-            &["--no-progress", "create", "--rules", &rules, "--source", &c.url(&src), "--dest", &dest, "--pg-dump"],
-            &key,
-        )
-        .arg(&slow)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn scrubsnap");
+        let mut child = spawn_with(
+            scrubsnap_cmd(
+                &["--no-progress", "create", "--rules", &rules, "--source", &c.url(&src), "--dest", &dest, "--pg-dump"],
+                &key,
+            )
+            .arg(&slow),
+        );
         // Wait for the table's data file: the run is writing.
         let started = Instant::now();
         let written = loop {
@@ -228,6 +225,33 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
     assert_eq!(snapshot_dirs(store.path()).len(), 1);
 }
 
+/// A create stopped while it waits for a table lock (here with no lock
+/// timeout) cancels that wait: no session of it stays behind in the
+/// source, queued for the lock.
+#[test]
+fn a_create_stopped_waiting_for_a_lock_leaves_no_session_behind() {
+    let c = cluster();
+    let src = c.fresh_db("ops_stop_lock");
+    c.psql(&src, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 10)");
+    let store = store_dir();
+    let dest = store.path().to_string_lossy().to_string();
+    let blocker = LockHolder::hold(c, &src, "ACCESS EXCLUSIVE");
+    let child = spawn_with(&mut scrubsnap_cmd(
+        &["--no-progress", "create", "--no-rules", "--source", &c.url(&src), "--dest", &dest, "--lock-timeout", "0"],
+        &[],
+    ));
+    let queued = blocker.wait_for_waiters(true);
+    let out = stop(child, "TERM");
+    let left = blocker.wait_for_waiters(false);
+    drop(blocker);
+    assert_ne!(queued, "0", "the create never waited for the lock:\n{}", out.all());
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(out.stderr.contains("SIGTERM: stopping") && out.stderr.contains("interrupted"), "{}", out.stderr);
+    assert_eq!(left, "0", "a session of the stopped create still waits for the lock");
+    assert_eq!(snapshot_dirs(store.path()), Vec::<String>::new());
+    assert!(!store.path().join("create.lock").exists(), "the store lock is released");
+}
+
 /// A restore stopped by a signal ends as a failed one does: its transaction
 /// rolled back (`-j 1`) or its schema step undone (`-j 2`), the target as it
 /// was, exit 2. The restore is caught waiting for a lock that another
@@ -250,57 +274,24 @@ fn a_stopped_restore_leaves_the_target_as_it_was() {
     c.psql(&dst, "DELETE FROM t WHERE id > 50");
 
     for (jobs, signal) in [("1", "TERM"), ("2", "INT")] {
-        let mut blocker = std::process::Command::new(c.bin("psql"))
-            .args([
-                "-X",
-                "-q",
-                "-d",
-                &c.url(&dst),
-                "-c",
-                "BEGIN; LOCK TABLE t IN ACCESS SHARE MODE; SELECT pg_sleep(300)",
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn psql");
-        let waiting = |kind: &str| {
-            c.psql("postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{dst}' AND {kind}"))
-        };
-        let started = Instant::now();
-        while waiting("query LIKE '%pg_sleep%' AND state = 'active'") != "1"
-            && started.elapsed() < Duration::from_secs(30)
-        {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let child = scrubsnap_cmd(
+        let blocker = LockHolder::hold(c, &dst, "ACCESS SHARE");
+        let child = spawn_with(&mut scrubsnap_cmd(
             &["--no-progress", "restore", "--from", &from, "--target", &c.url(&dst), "--clean", "-j", jobs],
             &[],
-        )
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn scrubsnap");
-        while waiting("wait_event_type = 'Lock'") == "0" && started.elapsed() < Duration::from_secs(60) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert_ne!(waiting("wait_event_type = 'Lock'"), "0", "-j {jobs}: the restore never waited for the lock");
+        ));
+        assert_ne!(blocker.wait_for_waiters(true), "0", "-j {jobs}: the restore never waited for the lock");
         let out = stop(child, signal);
-        let stopped = Instant::now();
         assert_eq!(out.code, 2, "-j {jobs}:\n{}", out.all());
         assert!(
             out.stderr.contains(&format!("SIG{signal}: stopping")) && out.stderr.contains("interrupted"),
             "{}",
             out.stderr
         );
-        while waiting("wait_event_type = 'Lock'") != "0" && stopped.elapsed() < Duration::from_secs(20) {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert_eq!(waiting("wait_event_type = 'Lock'"), "0", "-j {jobs}: a session still waits for the lock");
-        // Let the lock go.
-        c.psql("postgres", &format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{dst}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()"));
-        let _ = blocker.wait();
-        while waiting("pid <> pg_backend_pid()") != "0" && stopped.elapsed() < Duration::from_secs(60) {
+        assert_eq!(blocker.wait_for_waiters(false), "0", "-j {jobs}: a session still waits for the lock");
+        // Let the lock go; then no session is left on the target.
+        drop(blocker);
+        let gone = Instant::now();
+        while sessions(c, &dst, "true") != "0" && gone.elapsed() < Duration::from_secs(60) {
             std::thread::sleep(Duration::from_millis(50));
         }
         assert_eq!(c.psql(&dst, "SELECT count(*) FROM t"), "50", "-j {jobs}: the target is as it was");
@@ -324,15 +315,10 @@ fn a_stopped_export_leaves_no_partial_file() {
     let partial = store.path().join("app.sql.partial");
     let made = std::process::Command::new("mkfifo").arg(&partial).status();
     assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
-    let child = scrubsnap_cmd(
+    let child = spawn_with(&mut scrubsnap_cmd(
         &["--no-progress", "export", "--from", &format!("{dest}/latest"), "-o", &out.to_string_lossy()],
         &[],
-    )
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped())
-    .spawn()
-    .expect("spawn scrubsnap");
+    ));
     // Opening the pipe waits for the export to open it; the first bytes
     // show it writing, and then nobody reads: it blocks. (On a thread, so
     // that an export that never opens the pipe fails the test, not hangs it.)
@@ -379,4 +365,76 @@ fn stop(mut child: std::process::Child, signal: &str) -> crate::harness::Run {
     let out = crate::harness::Run::from(child.wait_with_output().expect("wait"));
     assert!(stopped, "SIG{signal}: still running after 20 s:\n{}", out.all());
     out
+}
+
+/// How many sessions of database `db` match the SQL condition `filter`.
+fn sessions(c: &Cluster, db: &str, filter: &str) -> String {
+    c.psql("postgres", &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND {filter}"))
+}
+
+/// A session holding a lock on table `t` of a database until dropped (its
+/// backend is then ended, also when a test fails).
+struct LockHolder<'a> {
+    c: &'a Cluster,
+    db: String,
+    child: std::process::Child,
+}
+
+impl<'a> LockHolder<'a> {
+    /// Takes the lock (`mode`, e.g. `ACCESS SHARE`) and returns once it holds it.
+    fn hold(c: &'a Cluster, db: &str, mode: &str) -> Self {
+        let child = std::process::Command::new(c.bin("psql"))
+            .args(["-X", "-q", "-d", &c.url(db), "-c"])
+            .arg(format!("BEGIN; LOCK TABLE t IN {mode} MODE; SELECT pg_sleep(300)"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn psql");
+        let holder = LockHolder { c, db: db.to_string(), child };
+        let started = Instant::now();
+        while sessions(c, db, "query LIKE '%pg_sleep%' AND state = 'active'") != "1"
+            && started.elapsed() < Duration::from_secs(30)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        holder
+    }
+
+    /// Waits (a minute at most) until some session waits for a lock
+    /// (`some`) or none does; returns how many do.
+    fn wait_for_waiters(&self, some: bool) -> String {
+        let started = Instant::now();
+        loop {
+            let n = sessions(self.c, &self.db, "wait_event_type = 'Lock'");
+            if (n != "0") == some || started.elapsed() > Duration::from_secs(60) {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for LockHolder<'_> {
+    fn drop(&mut self) {
+        // Not `Cluster::psql`, which panics: this may run while a test fails.
+        let _ = std::process::Command::new(self.c.bin("psql"))
+            .stdout(std::process::Stdio::null())
+            .args(["-X", "-q", "-d", &self.c.url("postgres"), "-c"])
+            .arg(format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()",
+                self.db
+            ))
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a command with its output captured (for [`stop`]).
+fn spawn_with(cmd: &mut std::process::Command) -> std::process::Child {
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn scrubsnap")
 }
