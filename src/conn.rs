@@ -706,6 +706,20 @@ pub async fn cancel_running(client: &tokio_postgres::Client, spec: &ConnSpec, en
     }
 }
 
+/// Cancels what `client` runs and waits until it has ended (a few seconds
+/// at most), for a connection that is dropped next. A cancel request that
+/// arrives between two statements is ignored, and the statement queued next
+/// would then run to its end: so each round sends a request and a no-op,
+/// until the no-op comes back.
+pub async fn stop_running(client: &tokio_postgres::Client, spec: &ConnSpec, env: &dyn Env) {
+    for _ in 0..5 {
+        cancel_running(client, spec, env).await;
+        if tokio::time::timeout(Duration::from_secs(1), client.batch_execute("SELECT 1")).await.is_ok() {
+            return;
+        }
+    }
+}
+
 /// A failed connection.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {

@@ -178,7 +178,7 @@ pub async fn create(
         let result = tokio::select! {
             biased;
             () = before_writing => {
-                crate::conn::cancel_running(&session.client, &opts.source, env).await;
+                crate::conn::stop_running(&session.client, &opts.source, env).await;
                 Err(CreateError::Interrupted)
             }
             r = run(opts, store, &session, env, progress, when, (&lost, &writing)) => r,

@@ -765,11 +765,13 @@ fn apply_raw(raw: &str, steps: &[PathStep], m: &dyn Masker, s: &Seeder) -> Resul
             b'{' => rewrite_object(raw, |_| Some(&[]), m, s),
             b'[' => rewrite_array(raw, |_| Some(&[]), m, s),
             b't' | b'f' | b'n' => Ok(None),
-            _ => match m.mask(text.trim_end(), s)? {
-                Some(v) if is_json_number(&v) => Ok(Some(v)),
-                Some(v) => json_string(&v).map(Some),
-                None => Ok(Some("null".into())),
-            },
+            _ => {
+                match m.mask(serde_json::from_str::<&serde_json::value::RawValue>(raw).map_err(json_error)?.get(), s)? {
+                    Some(v) if is_json_number(&v) => Ok(Some(v)),
+                    Some(v) => json_string(&v).map(Some),
+                    None => Ok(Some("null".into())),
+                }
+            }
         };
     };
     match (kind, first) {
@@ -1039,6 +1041,14 @@ mod tests {
         let other = r#"{ "a": [1,  2], "b": {"c": null} }"#;
         assert_eq!(m.mask(other, &seeder).unwrap().as_deref(), Some(other));
         assert!(m.mask(r#"{"email": "x@y.z""#, &seeder).is_err(), "invalid JSON is an error");
+        // The whole document at `$`: a JSON value is masked, other text refused.
+        let options: Map<String, serde_json::Value> = serde_json::from_str(r#"{"paths": {"$": "redact"}}"#).unwrap();
+        let spec = registry::spec_string("json", &options);
+        let cx = BuildCx { key: &key, column: &column, purpose: format!("d/{spec}"), domain: "d".into() };
+        let whole = registry::find("json").unwrap().build(&options, &cx).unwrap();
+        assert_eq!(whole.mask(r#" "Ab1" "#, &seeder).unwrap().as_deref(), Some(r#""Xx9""#));
+        assert_eq!(whole.mask("12", &seeder).unwrap().as_deref(), Some("99"));
+        assert!(whole.mask("hello", &seeder).is_err(), "text that is not JSON is an error");
     }
 
     fn json_value() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {

@@ -146,8 +146,21 @@ pub async fn restore(
             what: "creating a temporary folder for the snapshot's files".into(),
             reason: e.to_string(),
         })?;
-        // A stop removes the folder with what was downloaded so far.
-        until_cancelled(&opts.cancel, snapshot::stage(store, snap, dir.path(), opts.jobs.max(4))).await??;
+        {
+            let staging = snapshot::stage(store, snap, dir.path(), opts.jobs.max(4));
+            tokio::pin!(staging);
+            tokio::select! {
+                biased;
+                // A stop removes the folder with what was downloaded so far,
+                // once the file operations under way (on blocking threads, not
+                // cancelled with the download) have ended.
+                () = opts.cancel.cancelled() => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    return Err(RestoreError::Interrupted);
+                }
+                r = &mut staging => r?,
+            }
+        }
         staged = (crate::store::LocalStore::new(dir.path().to_path_buf()), dir);
         &staged.0 as &dyn Store
     };
@@ -175,7 +188,7 @@ pub async fn restore(
             // The statement running is cancelled; the connection, closed
             // below, rolls the transaction back.
             () = opts.cancel.cancelled() => {
-                conn::cancel_running(&client, target, env).await;
+                conn::stop_running(&client, target, env).await;
                 return Err(RestoreError::Interrupted);
             }
             r = load(&client, store, snap, &scripts, opts, progress) => r,

@@ -62,7 +62,7 @@ pub(super) async fn restore(
         // The statement running is cancelled; the connection, closed by the
         // caller, rolls the transaction back.
         () = target.opts.cancel.cancelled() => {
-            conn::cancel_running(client, target.spec, target.env).await;
+            conn::stop_running(client, target.spec, target.env).await;
             return Err(RestoreError::Interrupted);
         }
         r = schema => r,
@@ -89,10 +89,10 @@ pub(super) async fn restore(
                 };
                 if loaded.is_err() {
                     // What the connections still run (an index build) is cut
-                    // short, so that its locks do not hold up the drops.
-                    let cancels =
-                        workers.iter().chain([client]).map(|c| conn::cancel_running(c, target.spec, target.env));
-                    futures_util::future::join_all(cancels).await;
+                    // short and waited for, so that its locks neither hold up
+                    // nor deadlock the drops.
+                    let stops = workers.iter().chain([client]).map(|c| conn::stop_running(c, target.spec, target.env));
+                    futures_util::future::join_all(stops).await;
                 }
                 loaded
             }

@@ -392,9 +392,7 @@ impl<'a> LockHolder<'a> {
             .expect("spawn psql");
         let holder = LockHolder { c, db: db.to_string(), child };
         let started = Instant::now();
-        while sessions(c, db, "query LIKE '%pg_sleep%' AND state = 'active'") != "1"
-            && started.elapsed() < Duration::from_secs(30)
-        {
+        while sessions(c, db, "wait_event = 'PgSleep'") != "1" && started.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(50));
         }
         holder
