@@ -84,7 +84,8 @@ impl PgDump<'_> {
         for p in self.exclude {
             cmd.arg(format!("--exclude-table={p}"));
         }
-        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        // Dropped unfinished, it is asked to stop (SIGTERM, see `Running`).
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         cmd
     }
 
@@ -104,12 +105,13 @@ impl PgDump<'_> {
         sink: &mut W,
     ) -> Result<(), SourceError> {
         let fail = |stderr: String| SourceError::PgDump { section: section.name().to_string(), stderr };
-        let mut child = self
-            .command(section)
-            .spawn()
-            .map_err(|e| fail(format!("cannot start {}: {e}", self.tool.path.display())))?;
-        let mut stdout = child.stdout.take().ok_or_else(|| fail("no stdout".into()))?;
-        let mut stderr = child.stderr.take().ok_or_else(|| fail("no stderr".into()))?;
+        let mut child = Running(
+            self.command(section)
+                .spawn()
+                .map_err(|e| fail(format!("cannot start {}: {e}", self.tool.path.display())))?,
+        );
+        let mut stdout = child.0.stdout.take().ok_or_else(|| fail("no stdout".into()))?;
+        let mut stderr = child.0.stderr.take().ok_or_else(|| fail("no stderr".into()))?;
         let read_err = async {
             // Keep the first 64 KiB, but drain the rest so pg_dump never
             // blocks on a full stderr pipe.
@@ -139,7 +141,7 @@ impl PgDump<'_> {
             Ok::<(), std::io::Error>(())
         };
         let (copied, err_text) = tokio::join!(copy, read_err);
-        let status = child.wait().await.map_err(|e| fail(e.to_string()))?;
+        let status = child.0.wait().await.map_err(|e| fail(e.to_string()))?;
         if !status.success() {
             return Err(fail(if err_text.is_empty() { format!("exited with {status}") } else { err_text }));
         }
@@ -148,6 +150,23 @@ impl PgDump<'_> {
             tracing::warn!(section = section.name(), "pg_dump: {err_text}");
         }
         Ok(())
+    }
+}
+
+/// A pg_dump that is asked to stop with SIGTERM when dropped unfinished (a
+/// run stopped, or failed elsewhere). pg_dump then cancels its own
+/// statement (a wait for a table lock) before it exits; SIGKILL would leave
+/// that statement waiting in the server.
+struct Running(tokio::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let pid = self.0.id().and_then(|p| i32::try_from(p).ok()).and_then(rustix::process::Pid::from_raw);
+            if let Some(pid) = pid {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            }
+        }
     }
 }
 

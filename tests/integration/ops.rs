@@ -166,15 +166,18 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
     std::fs::write(&rules, "version: 1\ntables:\n  t:\n    columns:\n      email: email\n").expect("write");
     let rules = rules.to_string_lossy().to_string();
     // A pg_dump that takes its time over the schema scripts, so that the run
-    // is caught with its data files written and its snapshot unpublished.
+    // is caught with its data files written and its snapshot unpublished. It
+    // notes a SIGTERM: the stopped run asks it to stop that way (a real
+    // pg_dump then cancels its statement), not with SIGKILL.
     let tools = tempfile::tempdir().expect("temp dir");
     let slow = tools.path().join("pg_dump");
     let real = c.bin("pg_dump");
     std::fs::write(
         &slow,
         format!(
-            "#!/bin/sh\ncase \"$*\" in *--version*) exec '{r}' \"$@\";; esac\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\nexec '{r}' \"$@\"\n",
-            r = real.display()
+            "#!/bin/sh\ncase \"$*\" in *--version*) exec '{r}' \"$@\";; esac\ntrap 'echo stopped >> {m}; exit 143' TERM\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\nexec '{r}' \"$@\"\n",
+            r = real.display(),
+            m = tools.path().join("terminated").display()
         ),
     )
     .expect("write");
@@ -217,6 +220,13 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
         assert_eq!(snapshot_dirs(store.path()), Vec::<String>::new(), "SIG{signal}: the run's folder is removed");
         assert!(!store.path().join("create.lock").exists(), "SIG{signal}: the lock is released");
         assert!(!store.path().join("latest").exists(), "nothing was published");
+        let started = Instant::now();
+        while !tools.path().join("terminated").exists() && started.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let noted = std::fs::read_to_string(tools.path().join("terminated")).unwrap_or_default();
+        assert!(noted.contains("stopped"), "SIG{signal}: pg_dump was not sent SIGTERM");
+        let _ = std::fs::remove_file(tools.path().join("terminated"));
     }
 
     // The next run takes the store without --force.
