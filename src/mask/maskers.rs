@@ -762,8 +762,7 @@ fn apply_raw(raw: &str, steps: &[PathStep], m: &dyn Masker, s: &Seeder) -> Resul
                 let t: std::borrow::Cow<str> = serde_json::from_str(raw).map_err(json_error)?;
                 m.mask(&t, s)?.map_or(Ok(Some("null".into())), |v| json_string(&v).map(Some))
             }
-            b'{' => rewrite_object(raw, |_| Some(&[]), m, s),
-            b'[' => rewrite_array(raw, |_| Some(&[]), m, s),
+            b'{' | b'[' => rewrite(raw, |_, _| Some(&[]), m, s),
             b't' | b'f' | b'n' => Ok(None),
             _ => {
                 match m.mask(serde_json::from_str::<&serde_json::value::RawValue>(raw).map_err(json_error)?.get(), s)? {
@@ -775,26 +774,33 @@ fn apply_raw(raw: &str, steps: &[PathStep], m: &dyn Masker, s: &Seeder) -> Resul
         };
     };
     match (kind, first) {
-        (b'{', PathStep::Key(want)) => rewrite_object(raw, |k| (k == want).then_some(rest), m, s),
-        (b'{', PathStep::All) => rewrite_object(raw, |_| Some(rest), m, s),
-        (b'[', PathStep::Index(want)) => rewrite_array(raw, |i| (i == *want).then_some(rest), m, s),
-        (b'[', PathStep::All) => rewrite_array(raw, |_| Some(rest), m, s),
+        (b'{', PathStep::Key(want)) => rewrite(raw, |_, k| (k == Some(want.as_str())).then_some(rest), m, s),
+        (b'[', PathStep::Index(want)) => rewrite(raw, |i, _| (i == *want).then_some(rest), m, s),
+        (b'{' | b'[', PathStep::All) => rewrite(raw, |_, _| Some(rest), m, s),
         _ => Ok(None),
     }
 }
 
-/// Rewrites the object `raw` when the members `on_path` names (by key)
-/// change: the path's rest for each of them.
-fn rewrite_object<'p>(
+/// Rewrites the object or array `raw` when the members or items that
+/// `on_path` names (by position, and key for a member) change: the path's
+/// rest for each of them.
+fn rewrite<'p>(
     raw: &str,
-    on_path: impl Fn(&str) -> Option<&'p [PathStep]>,
+    on_path: impl Fn(usize, Option<&str>) -> Option<&'p [PathStep]>,
     m: &dyn Masker,
     s: &Seeder,
 ) -> Result<Option<String>, MaskError> {
-    let Members(members) = serde_json::from_str(raw).map_err(json_error)?;
-    let mut masked = Vec::with_capacity(members.len());
-    for (k, v) in &members {
-        masked.push(match on_path(k) {
+    let object = raw.trim_start().starts_with('{');
+    let parts: Vec<(Option<String>, &serde_json::value::RawValue)> = if object {
+        let Members(members) = serde_json::from_str(raw).map_err(json_error)?;
+        members.into_iter().map(|(k, v)| (Some(k), v)).collect()
+    } else {
+        let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw).map_err(json_error)?;
+        items.into_iter().map(|v| (None, v)).collect()
+    };
+    let mut masked = Vec::with_capacity(parts.len());
+    for (i, (k, v)) in parts.iter().enumerate() {
+        masked.push(match on_path(i, k.as_deref()) {
             Some(rest) => apply_raw(v.get(), rest, m, s)?,
             None => None,
         });
@@ -803,47 +809,18 @@ fn rewrite_object<'p>(
         return Ok(None);
     }
     let mut out = String::with_capacity(raw.len() + 16);
-    out.push('{');
-    for (i, ((k, v), new)) in members.iter().zip(&masked).enumerate() {
+    out.push(if object { '{' } else { '[' });
+    for (i, ((k, v), new)) in parts.iter().zip(&masked).enumerate() {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(&json_string(k)?);
-        out.push(':');
-        out.push_str(new.as_deref().unwrap_or(v.get()));
-    }
-    out.push('}');
-    Ok(Some(out))
-}
-
-/// Rewrites the array `raw` when the items `on_path` names (by position)
-/// change: the path's rest for each of them.
-fn rewrite_array<'p>(
-    raw: &str,
-    on_path: impl Fn(usize) -> Option<&'p [PathStep]>,
-    m: &dyn Masker,
-    s: &Seeder,
-) -> Result<Option<String>, MaskError> {
-    let items: Vec<&serde_json::value::RawValue> = serde_json::from_str(raw).map_err(json_error)?;
-    let mut masked = Vec::with_capacity(items.len());
-    for (i, v) in items.iter().enumerate() {
-        masked.push(match on_path(i) {
-            Some(rest) => apply_raw(v.get(), rest, m, s)?,
-            None => None,
-        });
-    }
-    if masked.iter().all(Option::is_none) {
-        return Ok(None);
-    }
-    let mut out = String::with_capacity(raw.len() + 16);
-    out.push('[');
-    for (i, (v, new)) in items.iter().zip(&masked).enumerate() {
-        if i > 0 {
-            out.push(',');
+        if let Some(k) = k {
+            out.push_str(&json_string(k)?);
+            out.push(':');
         }
         out.push_str(new.as_deref().unwrap_or(v.get()));
     }
-    out.push(']');
+    out.push(if object { '}' } else { ']' });
     Ok(Some(out))
 }
 
