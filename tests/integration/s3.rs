@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use scrubsnap::store::{Condition, LocalStore, S3Options, S3Store, S3Url, Store, StoreError};
 
-use super::harness::{cluster, store_dir};
+use super::harness::{cluster, store_dir, Cluster};
 use super::s3_harness::*;
 
 /// A source database with the spine fixture and a table whose dump needs
@@ -217,11 +217,7 @@ fn s3_server_lost_mid_upload_publishes_nothing() {
 fn s3_corrupted_object_is_refused_before_loading() {
     let c = cluster();
     let m = moto();
-    let b = bucket(m.port);
-    let src = c.fixture_db("spine");
-    let dest = format!("s3://{b}/nightly");
-    let r = run_s3(m.port, &["create", "--source", &c.url(&src), "--dest", &dest, "--no-rules"], &[]);
-    assert_eq!(r.code, 0, "{}", r.all());
+    let (_, b, dest, _) = spine_in_s3(c, m.port);
     let key = keys(m.port, &b).into_iter().find(|k| k.ends_with("public.orders.copy.gz")).expect("orders");
     let mut data = get(m.port, &b, &key);
     let mid = data.len() / 2;
@@ -385,12 +381,7 @@ fn s3_bad_bucket_credentials_region_and_endpoint() {
 fn s3_restore_downloads_each_file_once() {
     let c = cluster();
     let m = moto();
-    let b = bucket(m.port);
-    let src = c.fixture_db("spine");
-    let dest = format!("s3://{b}/nightly");
-    let r = run_s3(m.port, &["create", "--source", &c.url(&src), "--dest", &dest, "--no-rules"], &[]);
-    assert_eq!(r.code, 0, "{}", r.all());
-    let id = r.stdout.trim().to_string();
+    let (src, b, dest, id) = spine_in_s3(c, m.port);
     let manifest: serde_json::Value =
         serde_json::from_slice(&get(m.port, &b, &format!("nightly/{id}/manifest.json"))).expect("manifest");
     let files: Vec<String> = manifest["files"]
@@ -418,4 +409,16 @@ fn s3_restore_downloads_each_file_once() {
         let n = gets.iter().filter(|g| **g == key).count();
         assert_eq!(n, 1, "{file} was downloaded {n} times; requests: {gets:#?}");
     }
+}
+
+/// A snapshot of the spine fixture in a new bucket, under `nightly`:
+/// (source database, bucket, store URL, snapshot id).
+fn spine_in_s3(c: &Cluster, port: u16) -> (String, String, String, String) {
+    let b = bucket(port);
+    let src = c.fixture_db("spine");
+    let dest = format!("s3://{b}/nightly");
+    let r = run_s3(port, &["create", "--source", &c.url(&src), "--dest", &dest, "--no-rules"], &[]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    let id = r.stdout.trim().to_string();
+    (src, b, dest, id)
 }
