@@ -11,8 +11,7 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use scrubsnap::mask::rows::{RowMasker, TableMask};
-use scrubsnap::review::leak::{Bloom, Inline, Probe, DEFAULT_BYTES};
+use scrubsnap::leak::{Bloom, LeakObserver, Probe, TableProbe, DEFAULT_BYTES};
 
 const ROWS: u64 = 20_000;
 
@@ -88,16 +87,15 @@ fn leak_scan(c: &mut Criterion) {
         })
     });
     for (name, probes, text) in tables() {
-        let inline = Arc::new(Inline::new(probes, Arc::clone(&bloom)));
+        let inline = Arc::new(TableProbe::new(probes, Arc::clone(&bloom)));
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_function(format!("probe {name}"), |b| {
             b.iter(|| {
-                let plan = TableMask { table: name.into(), columns: Vec::new() };
-                let mut m = RowMasker::new(plan).with_inline_probe(Some(Arc::clone(&inline)));
+                let mut rows = LeakObserver::new(Arc::clone(&bloom), Vec::new(), Arc::clone(&inline));
                 for chunk in text.chunks(64 * 1024) {
-                    m.probe_rows(chunk).expect("rows");
+                    rows.observe_rows(chunk);
                 }
-                m.finish().expect("end");
+                rows.finish(name).expect("end");
             })
         });
         assert_eq!(inline.tally().1.iter().sum::<u64>(), 0, "no original in {name}");

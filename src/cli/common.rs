@@ -182,9 +182,10 @@ impl S3Args {
 
 /// A token cancelled by the first SIGINT or SIGTERM the process receives,
 /// so that the command stops and cleans up after itself (a Jenkins abort
-/// sends SIGTERM). A second signal ends the process at once, without
-/// cleaning up (exit 130). Must be called inside the runtime.
-pub fn cancel_on_signal() -> tokio_util::sync::CancellationToken {
+/// sends SIGTERM). A second signal cancels `quit`: the process quits at
+/// once, without cleaning up (exit 130). Must be called inside the runtime.
+pub fn cancel_on_signal(quit: &tokio_util::sync::CancellationToken) -> tokio_util::sync::CancellationToken {
+    let quit = quit.clone();
     let token = tokio_util::sync::CancellationToken::new();
     let Some(mut signals) = Signals::install() else { return token };
     let cancel = token.clone();
@@ -194,7 +195,7 @@ pub fn cancel_on_signal() -> tokio_util::sync::CancellationToken {
         cancel.cancel();
         let Some(name) = signals.next().await else { return };
         tracing::error!("{name} again: quitting without cleaning up");
-        std::process::exit(130);
+        quit.cancel();
     });
     token
 }

@@ -124,7 +124,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     if report.is_some() || metrics.is_some() {
         let (manifest, error, exit_code) = match &result {
             Ok(m) => (Some(m), None, 0),
-            Err(f) => (None, Some(f.message()), f.code()),
+            Err(f) => (None, Some(f.message()), f.status().code()),
         };
         if let Some(m) = manifest.and_then(|m| m.masking.as_ref()) {
             let uncovered = m
@@ -198,18 +198,12 @@ async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manife
         lock_ttl: args.lock_ttl,
         force: args.force,
         chunk_bytes: args.chunk_size.map(|m| m * 1024 * 1024),
-        cancel: super::common::cancel_on_signal(),
+        cancel: super::common::cancel_on_signal(&ctx.quit),
     };
     tracing::info!(source = %opts.source, store = %store.describe(), "creating snapshot");
-    let manifest = create::create(&opts, store.as_ref(), &ProcessEnv, &ctx.progress).await.map_err(|e| {
-        let config = e.is_config();
-        let e = anyhow::Error::new(e).context("create failed; nothing was published");
-        if config {
-            Failure::config(e)
-        } else {
-            Failure::runtime(e)
-        }
-    })?;
+    let manifest = create::create(&opts, store.as_ref(), &ProcessEnv, &ctx.progress)
+        .await
+        .map_err(|e| Failure::classified(e, "create failed; nothing was published"))?;
     let dumped = manifest.tables.iter().filter(|t| t.has_data()).count();
     tracing::info!(
         snapshot = %manifest.snapshot_id,

@@ -26,7 +26,7 @@ pub struct Args {
     output: Option<PathBuf>,
 }
 
-pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
+pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
     match args.output {
@@ -43,7 +43,7 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
                 .await
                 .map_err(|e| Failure::runtime(anyhow!("cannot create {}: {e}", partial.display())))?;
             let mut out = tokio::io::BufWriter::new(file);
-            let cancel = super::common::cancel_on_signal();
+            let cancel = super::common::cancel_on_signal(&ctx.quit);
             let written = async {
                 scrubsnap::export::export(store.as_ref(), &snap, &mut out).await?;
                 out.flush().await.map_err(|e| anyhow!("writing {}: {e}", partial.display()))?;

@@ -1,12 +1,14 @@
 //! Command-line parsing, logging set-up and exit codes.
 //!
 //! One module per subcommand; shared option groups live in [`common`] and
-//! are flattened into each. Exit codes: 0 success, 1 usage, configuration
-//! or check failure, 2 runtime failure.
+//! are flattened into each. [`exit`] maps what went wrong to the exit code:
+//! 0 success, 1 usage, configuration or check failure, 2 runtime failure,
+//! 130 a second signal.
 
 mod check;
 mod common;
 mod create;
+mod exit;
 mod export;
 mod list;
 mod maskers;
@@ -19,6 +21,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+pub use exit::{ExitStatus, Failure};
 
 /// Sanitized, consistent PostgreSQL snapshots: dump, compress, publish, restore.
 #[derive(Debug, Parser)]
@@ -78,37 +81,11 @@ enum LogFormat {
     Json,
 }
 
-/// A failed command: the error and the exit code it maps to.
-pub struct Failure {
-    code: u8,
-    error: anyhow::Error,
-}
-
-impl Failure {
-    /// The exit code this failure maps to.
-    pub fn code(&self) -> u8 {
-        self.code
-    }
-    /// The message, with its causes.
-    pub fn message(&self) -> String {
-        format!("{:#}", self.error)
-    }
-}
-
-impl Failure {
-    /// Usage, configuration or check failure: exit 1.
-    pub fn config(error: impl Into<anyhow::Error>) -> Self {
-        Failure { code: 1, error: error.into() }
-    }
-    /// Runtime failure: exit 2.
-    pub fn runtime(error: impl Into<anyhow::Error>) -> Self {
-        Failure { code: 2, error: error.into() }
-    }
-}
-
 /// Shared context of every command.
 pub struct Context {
     pub progress: scrubsnap::progress::Progress,
+    /// Cancelled by a second SIGINT or SIGTERM: the process quits at once.
+    pub quit: tokio_util::sync::CancellationToken,
 }
 
 pub fn main() -> ExitCode {
@@ -122,50 +99,68 @@ pub fn main() -> ExitCode {
             // clap quotes the argument it could not use, which may be a
             // connection string: hide anything that looks like a password.
             eprint!("{}", redact(&e.render().to_string()));
-            return ExitCode::from(1);
+            return ExitStatus::Failure.into();
         }
     };
     if let Err(msg) = init_logging(cli.log_format, &cli.log_level) {
         eprintln!("error: {msg}");
-        return ExitCode::from(1);
+        return ExitStatus::Failure.into();
     }
     let interactive = std::io::stderr().is_terminal() && cli.log_format == LogFormat::Text && !cli.no_progress;
-    let ctx = Context { progress: scrubsnap::progress::Progress::new(interactive) };
+    let ctx = Context {
+        progress: scrubsnap::progress::Progress::new(interactive),
+        quit: tokio_util::sync::CancellationToken::new(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             tracing::error!("cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+            return ExitStatus::Error.into();
         }
     };
+    let quit = ctx.quit.clone();
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Create(a) => create::run(*a, &ctx).await,
-            Command::Restore(a) => restore::run(a, &ctx).await,
-            Command::Export(a) => export::run(a, &ctx).await,
-            Command::List(a) => list::run(a, &ctx).await,
-            Command::Verify(a) => verify::run(a, &ctx).await,
-            Command::Prune(a) => prune::run(a, &ctx).await,
-            Command::Maskers(a) => maskers::run(a, &ctx).await,
-            Command::Check(a) => check::check(a, &ctx).await,
-            Command::Rules(RulesCommand::Init(a)) => check::init(a, &ctx).await,
-            Command::Rules(RulesCommand::Schema) => match serde_json::to_string_pretty(&maskers::schema()) {
-                Ok(text) => {
-                    println!("{text}");
-                    Ok(())
-                }
-                Err(e) => Err(Failure::runtime(e)),
-            },
+        tokio::select! {
+            r = run(cli.command, &ctx) => r,
+            () = quit.cancelled() => Err(Failure::aborted()),
         }
     });
-    // Do not wait for stray blocking tasks (a cancelled decompressor).
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(f) => {
-            tracing::error!("{:#}", f.error);
-            ExitCode::from(f.code)
+    let status = match &result {
+        Ok(()) => ExitStatus::Success,
+        Err(f) => f.status(),
+    };
+    if status == ExitStatus::Aborted {
+        // Quit at once: no waiting for what still runs.
+        runtime.shutdown_background();
+    } else {
+        // Do not wait for stray blocking tasks (a cancelled decompressor).
+        runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+        if let Err(f) = &result {
+            tracing::error!("{}", f.message());
         }
+    }
+    status.into()
+}
+
+/// Runs one command.
+async fn run(command: Command, ctx: &Context) -> Result<(), Failure> {
+    match command {
+        Command::Create(a) => create::run(*a, ctx).await,
+        Command::Restore(a) => restore::run(a, ctx).await,
+        Command::Export(a) => export::run(a, ctx).await,
+        Command::List(a) => list::run(a, ctx).await,
+        Command::Verify(a) => verify::run(a, ctx).await,
+        Command::Prune(a) => prune::run(a, ctx).await,
+        Command::Maskers(a) => maskers::run(a, ctx).await,
+        Command::Check(a) => check::check(a, ctx).await,
+        Command::Rules(RulesCommand::Init(a)) => check::init(a, ctx).await,
+        Command::Rules(RulesCommand::Schema) => match serde_json::to_string_pretty(&maskers::schema()) {
+            Ok(text) => {
+                println!("{text}");
+                Ok(())
+            }
+            Err(e) => Err(Failure::runtime(e)),
+        },
     }
 }
 

@@ -49,22 +49,20 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
         .jobs
         .map(|j| j as usize)
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let opts =
-        RestoreOptions { clean: args.clean, create: args.create, jobs, cancel: super::common::cancel_on_signal() };
+    let opts = RestoreOptions {
+        clean: args.clean,
+        create: args.create,
+        jobs,
+        cancel: super::common::cancel_on_signal(&ctx.quit),
+    };
     let stats =
         restore::restore(store.as_ref(), &snap, &target, &ProcessEnv, &opts, &ctx.progress).await.map_err(|e| {
-            let config = e.is_config();
             let context = if e.touched_target() {
                 format!("restore of {} into {target} failed", snap.id)
             } else {
                 format!("restore of {} into {target} failed; nothing was committed to the target", snap.id)
             };
-            let e = anyhow::Error::new(e).context(context);
-            if config {
-                Failure::config(e)
-            } else {
-                Failure::runtime(e)
-            }
+            Failure::classified(e, context)
         })?;
     tracing::info!(
         snapshot = %snap.id,

@@ -35,7 +35,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
         None => scrubsnap::verify::files(store.as_ref(), &snap).await,
         Some(conn) => {
             let server = connection(Some(conn), "--restore-into")?;
-            let cancel = super::common::cancel_on_signal();
+            let cancel = super::common::cancel_on_signal(&ctx.quit);
             scrubsnap::verify::restore_into(
                 store.as_ref(),
                 &snap,

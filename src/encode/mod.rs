@@ -1,9 +1,12 @@
-//! The encode stage: COPY text in, gzip out (and back again on restore).
+//! The encode stage: bytes in, gzip out (and back again on restore).
 //!
-//! Compression and decompression run on blocking worker threads, connected
-//! to the async readers and writers by bounded channels, so a slow store
-//! slows the reader down instead of filling memory.
+//! It knows bytes only: rows, masks and tables are the stages above. On
+//! create the pipeline ([`crate::create`]) feeds a [`Compressor`] on the
+//! thread that masks; on restore, export and verify [`decompress_stream`]
+//! inflates on a blocking thread of its own, joined to the async reader by
+//! a bounded channel, so a slow consumer slows the reader down instead of
+//! filling memory.
 
 pub mod gzip;
 
-pub use gzip::{compress_stream, decompress_stream, CompressStats};
+pub use gzip::{decompress_stream, Compressor, CHUNK};

@@ -29,6 +29,18 @@ pub enum Injective {
     Depends,
 }
 
+/// What a masker's output is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Output {
+    /// Made from scratch (lists, keyed permutations, hashes): it can equal
+    /// an original only by chance.
+    Generated,
+    /// Keeps parts of the input as they were (the text around scrubbed
+    /// spans, a JSON document's other values, a prefix).
+    KeepsInput,
+}
+
 /// A masker's entry in the registry.
 pub struct MaskerDef {
     pub name: &'static str,
@@ -43,6 +55,16 @@ pub struct MaskerDef {
     pub min_chars: usize,
     /// Whether longer output may be cut to the column's length.
     pub truncate: bool,
+    /// Whether the output is made from scratch or keeps parts of the
+    /// input. The leak scan reads this: it remembers the originals of a
+    /// column whose masker generates, and does not probe that masker's
+    /// output (a fake value that equals a word of another row is not a
+    /// leak); the output of a masker that keeps parts of its input is
+    /// probed for what it kept of each original.
+    pub output: Output,
+    /// Whether it may be named inside another masker (a template part, a
+    /// JSON path's masker, pii_scrub's spans).
+    pub nests: bool,
     build: BuildFn,
 }
 
@@ -132,7 +154,7 @@ const LOCALE: OptionDef = OptionDef {
 };
 
 macro_rules! def {
-    ($name:expr, $summary:expr, $opts:expr, $example:expr, $types:expr, $inj:expr, $min:expr, $trunc:expr, $build:expr) => {
+    ($name:expr, $summary:expr, $opts:expr, $example:expr, $types:expr, $inj:expr, $min:expr, $trunc:expr, $output:expr, $nests:expr, $build:expr) => {
         MaskerDef {
             name: $name,
             summary: $summary,
@@ -142,6 +164,8 @@ macro_rules! def {
             injective: $inj,
             min_chars: $min,
             truncate: $trunc,
+            output: $output,
+            nests: $nests,
             build: $build,
         }
     };
@@ -149,17 +173,17 @@ macro_rules! def {
 
 /// Every masker.
 pub static MASKERS: &[MaskerDef] = &[
-    def!("null", "Replaces every value with NULL (the column must allow NULL).", &[], "notes: {mask: null}", ANY, Injective::No, 0, false,
+    def!("null", "Replaces every value with NULL (the column must allow NULL).", &[], "notes: {mask: null}", ANY, Injective::No, 0, false, Output::Generated, false,
         |_, _| Ok(Arc::new(maskers::Null))),
     def!("fixed", "Replaces every value with the same value.", &[OptionDef { name: "value", kind: "string", default: "", help: "the value, as PostgreSQL text input" }],
-        "status_note: {mask: fixed, value: \"n/a\"}", ANY, Injective::No, 0, false,
+        "status_note: {mask: fixed, value: \"n/a\"}", ANY, Injective::No, 0, false, Output::Generated, true,
         |o, _| Ok(Arc::new(maskers::Fixed(o.str("value")?.ok_or("option 'value' is required")?.to_string())))),
     def!("redact", "Keeps length and character classes: letters become X/x, digits 9, the rest stays (Ab1- becomes Xx9-). Not keyed.", &[],
-        "license_plate: redact", TEXT, Injective::No, 0, true, |_, _| Ok(Arc::new(maskers::Redact))),
+        "license_plate: redact", TEXT, Injective::No, 0, true, Output::Generated, true, |_, _| Ok(Arc::new(maskers::Redact))),
     def!("hash", "A keyed hash of the value (HMAC-SHA256), hex or base32, cut to a length. Injective in practice from 16 characters (64 bits).",
         &[OptionDef { name: "length", kind: "integer", default: "16", help: "characters of output (1-64)" },
           OptionDef { name: "encoding", kind: "string", default: "hex", help: "hex or base32" }],
-        "api_token: {mask: hash, length: 32}", TEXT, Injective::Depends, 1, false,
+        "api_token: {mask: hash, length: 32}", TEXT, Injective::Depends, 1, false, Output::Generated, true,
         |o, _| {
             let length = o.int("length")?.unwrap_or(16);
             if !(1..=64).contains(&length) { return Err("option 'length' must be between 1 and 64".into()); }
@@ -168,46 +192,46 @@ pub static MASKERS: &[MaskerDef] = &[
         }),
     def!("email", "first.last.tag@example.org: realistic, undeliverable (RFC 2606 domains), unique in practice: a 65-bit keyed tag, so n distinct inputs collide with probability about n\u{b2}/2^66. The name part is shortened to fit the column.",
         &[LOCALE, OptionDef { name: "domain", kind: "string", default: "example.com/.org/.net", help: "fixed domain for every address" }],
-        "email: {mask: email, domain: customer_email}", TEXT, Injective::Yes, 29, false,
+        "email: {mask: email, domain: customer_email}", TEXT, Injective::Yes, 29, false, Output::Generated, true,
         |o, cx| Ok(Arc::new(maskers::Email { locale: o.locale()?, domain: o.str("domain")?.map(str::to_string), max_chars: cx.column.max_chars }))),
-    def!("first_name", "A first name from the locale's list.", &[LOCALE], "first_name: first_name", TEXT, Injective::No, 1, true,
+    def!("first_name", "A first name from the locale's list.", &[LOCALE], "first_name: first_name", TEXT, Injective::No, 1, true, Output::Generated, true,
         |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::First }))),
-    def!("last_name", "A last name from the locale's list.", &[LOCALE], "last_name: last_name", TEXT, Injective::No, 1, true,
+    def!("last_name", "A last name from the locale's list.", &[LOCALE], "last_name: last_name", TEXT, Injective::No, 1, true, Output::Generated, true,
         |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::Last }))),
-    def!("full_name", "First and last name.", &[LOCALE], "name: full_name", TEXT, Injective::No, 3, true,
+    def!("full_name", "First and last name.", &[LOCALE], "name: full_name", TEXT, Injective::No, 3, true, Output::Generated, true,
         |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::Full }))),
-    def!("username", "firstlast_tag: unique in practice (65-bit keyed tag, as email); shortened to fit the column.", &[LOCALE], "login: username", TEXT, Injective::Yes, 16, false,
+    def!("username", "firstlast_tag: unique in practice (65-bit keyed tag, as email); shortened to fit the column.", &[LOCALE], "login: username", TEXT, Injective::Yes, 16, false, Output::Generated, true,
         |o, cx| Ok(Arc::new(maskers::Username { locale: o.locale()?, max_chars: cx.column.max_chars }))),
     def!("phone", "Keeps the original's format (separators, length, +CC or 00CC prefix) and permutes the other digits: injective for numbers of one format.",
         &[OptionDef { name: "keep_country", kind: "boolean", default: "true", help: "keep a leading +CC / 00CC country prefix" }],
-        "phone: phone", TEXT, Injective::Yes, 0, false,
+        "phone: phone", TEXT, Injective::Yes, 0, false, Output::Generated, true,
         |o, cx| Ok(Arc::new(maskers::Phone::new(cx.key, &cx.purpose, o.bool("keep_country")?.unwrap_or(true))))),
-    def!("street_address", "A house number, street name and suffix.", &[LOCALE], "street: street_address", TEXT, Injective::No, 5, true,
+    def!("street_address", "A house number, street name and suffix.", &[LOCALE], "street: street_address", TEXT, Injective::No, 5, true, Output::Generated, true,
         |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::Street }))),
-    def!("city", "A city name.", &[LOCALE], "city: city", TEXT, Injective::No, 2, true,
+    def!("city", "A city name.", &[LOCALE], "city: city", TEXT, Injective::No, 2, true, Output::Generated, true,
         |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::City }))),
-    def!("postal_code", "Keeps the shape of the original (digits stay digits, letters letters).", &[], "zip: postal_code", TEXT, Injective::No, 0, false,
+    def!("postal_code", "Keeps the shape of the original (digits stay digits, letters letters).", &[], "zip: postal_code", TEXT, Injective::No, 0, false, Output::Generated, true,
         |_, _| Ok(Arc::new(maskers::PostalCode))),
-    def!("country", "A country name.", &[LOCALE], "country: country", TEXT, Injective::No, 4, true,
+    def!("country", "A country name.", &[LOCALE], "country: country", TEXT, Injective::No, 4, true, Output::Generated, true,
         |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::Country }))),
-    def!("company", "A company name.", &[LOCALE], "employer: company", TEXT, Injective::No, 4, true,
+    def!("company", "A company name.", &[LOCALE], "employer: company", TEXT, Injective::No, 4, true, Output::Generated, true,
         |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::Company }))),
-    def!("lorem", "Lorem ipsum words of about the original's length.", &[LOCALE], "notes: lorem", TEXT, Injective::No, 1, true,
+    def!("lorem", "Lorem ipsum words of about the original's length.", &[LOCALE], "notes: lorem", TEXT, Injective::No, 1, true, Output::Generated, true,
         |o, _| Ok(Arc::new(maskers::Lorem { locale: o.locale()? }))),
     def!("ip", "Keeps the address family (and optionally a prefix) and permutes the other bits: injective.",
         &[OptionDef { name: "keep_prefix", kind: "integer", default: "0", help: "leading bits kept as they are (e.g. 24 keeps the /24 network)" }],
-        "client_ip: {mask: ip, keep_prefix: 16}", &[TypeClass::Inet, TypeClass::Text], Injective::Yes, 0, false,
+        "client_ip: {mask: ip, keep_prefix: 16}", &[TypeClass::Inet, TypeClass::Text], Injective::Yes, 0, false, Output::Generated, true,
         |o, cx| {
             let keep = o.int("keep_prefix")?.unwrap_or(0);
             if !(0..=128).contains(&keep) { return Err("option 'keep_prefix' must be between 0 and 128".into()); }
             Ok(Arc::new(maskers::Ip::new(cx.key, &cx.purpose, keep as u32)))
         }),
-    def!("uuid", "A keyed permutation of the UUID's 128 bits: injective.", &[], "external_id: uuid", &[TypeClass::Uuid, TypeClass::Text], Injective::Yes, 36, false,
+    def!("uuid", "A keyed permutation of the UUID's 128 bits: injective.", &[], "external_id: uuid", &[TypeClass::Uuid, TypeClass::Text], Injective::Yes, 36, false, Output::Generated, true,
         |_, cx| Ok(Arc::new(maskers::Uuid { perm: Permutation::new(cx.key, &cx.purpose, u128::MAX) }))),
     def!("integer", "A keyed permutation of [min, max] (default: the column type's range): injective, so keys stay unique. Values outside the range fail.",
         &[OptionDef { name: "min", kind: "integer", default: "type minimum", help: "smallest value" },
           OptionDef { name: "max", kind: "integer", default: "type maximum", help: "largest value" }],
-        "id: integer", &[TypeClass::Integer, TypeClass::Text, TypeClass::Numeric], Injective::Yes, 0, false,
+        "id: integer", &[TypeClass::Integer, TypeClass::Text, TypeClass::Numeric], Injective::Yes, 0, false, Output::Generated, true,
         |o, cx| {
             let (tmin, tmax) = cx.column.int_range.unwrap_or((i128::from(i64::MIN), i128::from(i64::MAX)));
             let min = o.int("min")?.unwrap_or(tmin);
@@ -219,7 +243,7 @@ pub static MASKERS: &[MaskerDef] = &[
         }),
     def!("numeric_noise", "Adds ± percent noise, keeping the number of decimals.",
         &[OptionDef { name: "percent", kind: "number", default: "10", help: "largest change, in percent" }],
-        "salary: {mask: numeric_noise, percent: 5}", &[TypeClass::Numeric, TypeClass::Integer, TypeClass::Float], Injective::No, 0, false,
+        "salary: {mask: numeric_noise, percent: 5}", &[TypeClass::Numeric, TypeClass::Integer, TypeClass::Float], Injective::No, 0, false, Output::Generated, true,
         |o, _| {
             let p = o.num("percent")?.unwrap_or(10.0);
             if !(0.0..=100.0).contains(&p) { return Err("option 'percent' must be between 0 and 100".into()); }
@@ -228,7 +252,7 @@ pub static MASKERS: &[MaskerDef] = &[
     def!("date_shift", "Shifts a date or timestamp by a keyed number of days within ± days; the time of day is kept unless keep_time is false.",
         &[OptionDef { name: "days", kind: "integer", default: "30", help: "largest shift in days" },
           OptionDef { name: "keep_time", kind: "boolean", default: "true", help: "keep the time of day of timestamps" }],
-        "created_at: {mask: date_shift, days: 10}", &[TypeClass::Date, TypeClass::Timestamp], Injective::No, 0, false,
+        "created_at: {mask: date_shift, days: 10}", &[TypeClass::Date, TypeClass::Timestamp], Injective::No, 0, false, Output::Generated, true,
         |o, _| {
             let days = o.int("days")?.unwrap_or(30);
             if !(0..=36_500).contains(&days) { return Err("option 'days' must be between 0 and 36500".into()); }
@@ -238,7 +262,7 @@ pub static MASKERS: &[MaskerDef] = &[
         &[OptionDef { name: "min_age", kind: "integer", default: "18", help: "youngest age" },
           OptionDef { name: "max_age", kind: "integer", default: "90", help: "oldest age" },
           OptionDef { name: "as_of", kind: "string", default: "2025-01-01", help: "reference date (YYYY-MM-DD)" }],
-        "birth_date: {mask: date_of_birth, min_age: 18, max_age: 80}", &[TypeClass::Date, TypeClass::Text], Injective::No, 10, false,
+        "birth_date: {mask: date_of_birth, min_age: 18, max_age: 80}", &[TypeClass::Date, TypeClass::Text], Injective::No, 10, false, Output::Generated, true,
         |o, _| {
             let min = o.int("min_age")?.unwrap_or(18);
             let max = o.int("max_age")?.unwrap_or(90);
@@ -251,7 +275,7 @@ pub static MASKERS: &[MaskerDef] = &[
     def!("regex_replace", "Replaces every match of a regular expression; the replacement may use $1, ${name}.",
         &[OptionDef { name: "pattern", kind: "string", default: "", help: "regular expression (Rust regex syntax)" },
           OptionDef { name: "replacement", kind: "string", default: "", help: "replacement text with $1 / ${name}" }],
-        "ref: {mask: regex_replace, pattern: \"[0-9]{4}$\", replacement: \"0000\"}", TEXT, Injective::No, 0, true,
+        "ref: {mask: regex_replace, pattern: \"[0-9]{4}$\", replacement: \"0000\"}", TEXT, Injective::No, 0, true, Output::KeepsInput, true,
         |o, _| {
             let pattern = o.str("pattern")?.ok_or("option 'pattern' is required")?;
             let re = regex::Regex::new(pattern).map_err(|e| format!("option 'pattern' is not a valid regex: {e}"))?;
@@ -261,7 +285,7 @@ pub static MASKERS: &[MaskerDef] = &[
         &[OptionDef { name: "keep_first", kind: "integer", default: "0", help: "characters kept at the start" },
           OptionDef { name: "keep_last", kind: "integer", default: "4", help: "characters kept at the end" },
           OptionDef { name: "mask_char", kind: "string", default: "*", help: "the masking character" }],
-        "card_number: {mask: partial, keep_last: 4}", TEXT, Injective::No, 0, false,
+        "card_number: {mask: partial, keep_last: 4}", TEXT, Injective::No, 0, false, Output::KeepsInput, true,
         |o, _| {
             let first = o.int("keep_first")?.unwrap_or(0);
             let last = o.int("keep_last")?.unwrap_or(4);
@@ -272,14 +296,14 @@ pub static MASKERS: &[MaskerDef] = &[
         }),
     def!("template", "Composes other maskers: {name} parts are filled by that masker from the original value, the rest is literal. Injective when a part is.",
         &[OptionDef { name: "template", kind: "string", default: "", help: "e.g. \"{first_name}.{last_name}@example.org\"; {{ and }} for braces" }],
-        "contact: {mask: template, template: \"{first_name}.{last_name}@example.org\"}", TEXT, Injective::Depends, 0, false,
+        "contact: {mask: template, template: \"{first_name}.{last_name}@example.org\"}", TEXT, Injective::Depends, 0, false, Output::KeepsInput, false,
         build_template),
     def!("json", "Masks values inside json/jsonb at the given paths ($.a.b, $.items[*].c, $.list[0]); each path names a masker. Only the objects and arrays on a path are rewritten (compactly); every other value keeps its text, numbers digit for digit (1.10 stays 1.10), and a document no path matches is left as it is.",
         &[OptionDef { name: "paths", kind: "object", default: "", help: "map of JSON path to masker name or {mask: name, options...}" }],
-        "profile: {mask: json, paths: {\"$.contact.email\": email, \"$.contact.phone\": phone}}", &[TypeClass::Json, TypeClass::Text], Injective::No, 0, false,
+        "profile: {mask: json, paths: {\"$.contact.email\": email, \"$.contact.phone\": phone}}", &[TypeClass::Json, TypeClass::Text], Injective::No, 0, false, Output::KeepsInput, false,
         build_json),
     def!("pii_scrub", "Finds emails, phone numbers, card numbers (Luhn-checked), IBANs (mod-97 checked) and IP addresses inside free text and replaces only those spans.",
-        &[], "notes: pii_scrub", TEXT, Injective::No, 0, true, build_pii_scrub),
+        &[], "notes: pii_scrub", TEXT, Injective::No, 0, true, Output::KeepsInput, false, build_pii_scrub),
 ];
 
 /// The definition of a masker, by name.
@@ -397,7 +421,7 @@ fn sub_masker(
     text_column: bool,
 ) -> Result<(Arc<dyn Masker>, super::Seeder), String> {
     let def = find(name).ok_or_else(|| format!("unknown masker '{name}'"))?;
-    if matches!(name, "template" | "json" | "pii_scrub" | "null") {
+    if !def.nests {
         return Err(format!("masker '{name}' cannot be nested here"));
     }
     let column = if text_column { ColumnInfo::from_type("text", false, false) } else { cx.column.clone() };

@@ -337,6 +337,7 @@ pub fn check_and_build(
         index: 0,
         column: String::new(),
         masker: Arc::clone(&masker),
+        def,
         seeder: key.seeder(domain, &spec),
         max_chars: info.max_chars,
         truncate: def.may_truncate(&m.options),
@@ -346,9 +347,5 @@ pub fn check_and_build(
             OnErrorSpec::Fixed(f) => OnError::Fixed(f.clone()),
         },
         mask_empty: m.mask_empty,
-        // Maskers that keep parts of their input (pii_scrub, json, partial...)
-        // are not remembered: what they keep on purpose would look like a leak.
-        remember: matches!(info.class, crate::mask::TypeClass::Text | crate::mask::TypeClass::Json)
-            && crate::review::leak::generative(&m.masker),
     })
 }

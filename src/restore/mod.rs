@@ -86,11 +86,19 @@ fn undone_note(clean: bool, undo_failed: Option<&str>) -> String {
     }
 }
 
-impl RestoreError {
-    /// Whether the user must change the invocation (exit 1).
-    pub fn is_config(&self) -> bool {
-        matches!(self, RestoreError::NotEmpty { .. } | RestoreError::Connect(ConnectError::Settings(_)))
+impl crate::error::Classify for RestoreError {
+    fn fault(&self) -> crate::error::Fault {
+        use crate::error::Fault;
+        match self {
+            RestoreError::NotEmpty { .. } | RestoreError::Connect(ConnectError::Settings(_)) => Fault::Config,
+            RestoreError::Interrupted => Fault::Interrupted,
+            RestoreError::Undone { cause, .. } if matches!(**cause, RestoreError::Interrupted) => Fault::Interrupted,
+            _ => Fault::Runtime,
+        }
     }
+}
+
+impl RestoreError {
     /// Whether the target may have changed (a parallel restore undone).
     pub fn touched_target(&self) -> bool {
         matches!(self, RestoreError::Undone { .. })

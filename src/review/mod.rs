@@ -7,7 +7,6 @@
 
 pub mod detect;
 pub mod init;
-pub mod leak;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -51,7 +51,7 @@ pub struct MaskingInfo {
     /// Every column: masked (with masker, domain and why), kept, uncovered, or without rows.
     pub columns: Vec<crate::plan::masking::ColumnCoverage>,
     /// The leak scan's result; `null` when skipped with `--no-leak-scan`.
-    pub leak_scan: Option<crate::review::leak::LeakScan>,
+    pub leak_scan: Option<crate::leak::LeakScan>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,7 +142,47 @@ impl TableEntry {
     }
 }
 
+/// What a finished create knows about its snapshot, from which the
+/// manifest is made.
+pub struct Record {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub duration_ms: u64,
+    pub source: SourceInfo,
+    pub schema: SchemaFiles,
+    pub tables: Vec<TableEntry>,
+    pub sequences: Vec<SequenceEntry>,
+    pub materialized_views: Vec<String>,
+    pub masking: Option<MaskingInfo>,
+}
+
 impl Manifest {
+    /// The manifest of snapshot `id`. Its files are filled in when it is
+    /// published ([`crate::snapshot::SnapshotWriter::publish`]); a snapshot
+    /// with chunks is format version 2, one without stays readable by
+    /// version 1 readers.
+    pub fn new(id: &str, record: Record) -> Manifest {
+        let Record { created_at, duration_ms, source, schema, tables, sequences, materialized_views, masking } = record;
+        Manifest {
+            format: FORMAT.to_string(),
+            format_version: if tables.iter().any(|t| !t.chunks.is_empty()) {
+                FORMAT_VERSION
+            } else {
+                FORMAT_VERSION_UNCHUNKED
+            },
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            snapshot_id: id.to_string(),
+            created_at,
+            duration_ms,
+            source,
+            schema,
+            files: Vec::new(),
+            tables,
+            sequences,
+            materialized_views,
+            masking,
+        }
+    }
+
     /// Total stored bytes of all files.
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().fold(0u64, |a, f| a.saturating_add(f.bytes))

@@ -266,6 +266,18 @@ pub async fn sequence_state(client: &Client, seq: &Sequence) -> Result<(i64, boo
 }
 
 /// Whether the database has large objects, which snapshots do not carry.
+/// The number of heap pages of a table, as of the snapshot.
+pub async fn relation_pages(client: &Client, t: &Table) -> Result<u64, SourceError> {
+    let row = client
+        .query_one(
+            "SELECT pg_catalog.pg_relation_size($1::oid::regclass) / pg_catalog.current_setting('block_size')::int8",
+            &[&t.oid],
+        )
+        .await
+        .map_err(|e| SourceError::query(format!("reading the size of table {}", t.display_name()), &e))?;
+    Ok(row.get::<_, i64>(0).max(0) as u64)
+}
+
 pub async fn has_large_objects(client: &Client) -> Result<bool, SourceError> {
     let row = client
         .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata)", &[])

@@ -1,8 +1,7 @@
 //! Streams one table's rows out of the source with `COPY ... TO STDOUT`
-//! (text format), through the compressor, into a snapshot file.
-//!
-//! Three stages run at once: the COPY reader, the compressor on a blocking
-//! thread, and the store writer, joined by bounded channels.
+//! (text format): the source stage's output is a byte stream of COPY text
+//! per table or chunk. What happens to it next is the pipeline's business
+//! ([`crate::create`]).
 
 use bytes::{Bytes, BytesMut};
 use futures_util::TryStreamExt;
@@ -11,9 +10,6 @@ use tokio_postgres::Client;
 
 use super::catalog::Table;
 use super::SourceError;
-use crate::encode::{self, CompressStats};
-use crate::mask::rows::{RowMasker, TableMask};
-use crate::snapshot::{FileEntry, FileWriter};
 use crate::sql;
 
 /// Input batches are about this size: one channel message per batch, not per row.
@@ -28,13 +24,6 @@ impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Rows and bytes of one dumped table.
-#[derive(Debug, Clone)]
-pub struct TableDump {
-    pub file: FileEntry,
-    pub stats: CompressStats,
 }
 
 /// A range of heap pages of a table: one chunk of a table dumped in parts.
@@ -87,55 +76,26 @@ pub fn copy_out_sql(table: &Table, filter: Option<&str>, pages: Option<Pages>) -
     )
 }
 
-/// What happens to a table's rows on the way out.
-#[derive(Default)]
-pub struct RowHandling<'a> {
-    /// The maskers of the table's ruled columns.
-    pub mask: Option<TableMask>,
-    /// The leak scan's filter, fed with the originals of masked columns.
-    pub leak: Option<std::sync::Arc<crate::review::leak::Bloom>>,
-    /// Only rows matching this SQL condition (a rules file's `where:`).
-    pub filter: Option<&'a str>,
-    /// Only the rows on these pages (one chunk of a table dumped in parts).
-    pub pages: Option<Pages>,
-    /// Probe the output for the leak scan as it passes.
-    pub inline: Option<std::sync::Arc<crate::review::leak::Inline>>,
+/// The rows of one table (or chunk) coming out of the source: batches of
+/// COPY text of about 64 KiB on a bounded channel, read by a task of its own.
+pub struct CopyOut {
+    /// The batches, in order; closed at the end of the rows or on error.
+    pub batches: mpsc::Receiver<Bytes>,
+    reader: AbortOnDrop<Result<(), SourceError>>,
+    table: String,
 }
 
-/// Dumps `table` into `file`. On error the file is aborted.
-pub async fn dump_table(
-    client: &Client,
-    table: &Table,
-    file: FileWriter,
-    level: u32,
-    rows: RowHandling<'_>,
-    on_progress: std::sync::Arc<dyn Fn(CompressStats) + Send + Sync>,
-) -> Result<TableDump, SourceError> {
+/// Starts `COPY ... TO STDOUT` for `sql` (see [`copy_out_sql`]) and streams
+/// its rows. The reader is a task of its own, so that it runs on a worker
+/// thread next to the connection's driver: each message the driver passes
+/// on then wakes it there, not across threads. It ends with the returned
+/// value, even when that is dropped unfinished.
+pub async fn start(client: &Client, table: &Table, sql: &str) -> Result<CopyOut, SourceError> {
     let name = table.display_name();
-    let RowHandling { mask, leak, filter, pages, inline } = rows;
-    // Rows are split into fields only when something looks at them.
-    let masker = match (mask, &inline) {
-        (None, None) => None,
-        (mask, _) => {
-            let plan = mask.unwrap_or_else(|| TableMask { table: name.clone(), columns: Vec::new() });
-            Some(RowMasker::new(plan).with_leak_filter(leak).with_inline_probe(inline))
-        }
-    };
-    let stream = client
-        .copy_out(&copy_out_sql(table, filter, pages))
-        .await
-        .map_err(|e| SourceError::query(format!("reading table {name}"), &e))?;
-    let (in_tx, in_rx) = mpsc::channel::<Bytes>(DEPTH);
-    let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(DEPTH);
-    let compressor =
-        tokio::task::spawn_blocking(move || encode::compress_stream(in_rx, out_tx, level, masker, &*on_progress));
-
-    // The reader is a task of its own, so that it runs on a worker thread
-    // next to the connection's driver task: each message the driver passes
-    // on then wakes it there, not across threads. It ends with this
-    // function, even when the function is dropped unfinished.
+    let stream = client.copy_out(sql).await.map_err(|e| SourceError::query(format!("reading table {name}"), &e))?;
+    let (tx, batches) = mpsc::channel::<Bytes>(DEPTH);
     let reader_name = name.clone();
-    let mut reader = AbortOnDrop(tokio::spawn(async move {
+    let reader = AbortOnDrop(tokio::spawn(async move {
         let name = reader_name;
         futures_util::pin_mut!(stream);
         let mut batch = BytesMut::with_capacity(BATCH);
@@ -144,10 +104,10 @@ pub async fn dump_table(
         {
             if chunk.len() >= BATCH {
                 // A large row goes on as it is, without a copy into the batch.
-                if !batch.is_empty() && in_tx.send(batch.split().freeze()).await.is_err() {
+                if !batch.is_empty() && tx.send(batch.split().freeze()).await.is_err() {
                     return Ok(());
                 }
-                if in_tx.send(chunk).await.is_err() {
+                if tx.send(chunk).await.is_err() {
                     return Ok(());
                 }
                 continue;
@@ -155,56 +115,46 @@ pub async fn dump_table(
             batch.extend_from_slice(&chunk);
             if batch.len() >= BATCH {
                 let full = batch.split().freeze();
-                if in_tx.send(full).await.is_err() {
-                    // The compressor stopped; its error is reported below.
+                if tx.send(full).await.is_err() {
+                    // The consumer stopped; its error is reported there.
                     return Ok(());
                 }
                 batch.reserve(BATCH);
             }
         }
         if !batch.is_empty() {
-            let _ = in_tx.send(batch.freeze()).await;
+            let _ = tx.send(batch.freeze()).await;
         }
-        drop(in_tx);
         Ok::<(), SourceError>(())
     }));
-    let read = async {
-        match (&mut reader.0).await {
+    Ok(CopyOut { batches, reader, table: name })
+}
+
+/// The end of a table's rows: whether every row was read.
+pub struct CopyEnd {
+    reader: AbortOnDrop<Result<(), SourceError>>,
+    table: String,
+}
+
+impl CopyOut {
+    /// The table, as messages name it.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Splits the stream into its batches and its end, so that the batches
+    /// can go to another thread.
+    pub fn split(self) -> (mpsc::Receiver<Bytes>, CopyEnd) {
+        (self.batches, CopyEnd { reader: self.reader, table: self.table })
+    }
+}
+
+impl CopyEnd {
+    /// Waits for the reader: an error reading the source, if any.
+    pub async fn finish(mut self) -> Result<(), SourceError> {
+        match (&mut self.reader.0).await {
             Ok(r) => r,
-            Err(e) => Err(SourceError::Other(format!("reading table {name}: {e}"))),
-        }
-    };
-    let mut file = file;
-    let write = async {
-        while let Some(chunk) = out_rx.recv().await {
-            if let Err(e) = file.write(&chunk).await {
-                // Unblock the compressor (and through it the reader).
-                out_rx.close();
-                return Err(e.into());
-            }
-        }
-        Ok::<(), SourceError>(())
-    };
-    let (read_result, write_result) = tokio::join!(read, write);
-    let compressed = compressor.await.map_err(|e| SourceError::Other(format!("compressing table {name}: {e}")));
-    // A compressor error (a value that cannot be masked) explains a failed
-    // read or write better than the broken pipe it caused there.
-    let outcome = match compressed {
-        Ok(Err(e)) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(SourceError::Other(format!("table {name}: {e}")))
-        }
-        compressed => read_result
-            .and(write_result)
-            .and_then(|()| compressed?.map_err(|e| SourceError::Other(format!("compressing table {name}: {e}")))),
-    };
-    match outcome {
-        Ok(stats) => {
-            let entry = file.finish().await?;
-            Ok(TableDump { file: entry, stats })
-        }
-        Err(e) => {
-            file.abort().await;
-            Err(e)
+            Err(source) => Err(SourceError::Reader { table: self.table.clone(), source }),
         }
     }
 }

@@ -21,10 +21,14 @@ pub enum SourceError {
     Tool(#[from] crate::pgtools::ToolError),
     #[error("pg_dump ({section}) failed: {stderr}")]
     PgDump { section: String, stderr: String },
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
-    #[error("{0}")]
-    Other(String),
+    /// The task reading a table's rows ended abnormally (a panic, or the
+    /// runtime shutting down).
+    #[error("reading table {table}: the reader stopped: {source}")]
+    Reader {
+        table: String,
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 impl SourceError {
