@@ -91,7 +91,7 @@ pub async fn restore_into(
                         reason: conn::describe_pg_error(&e),
                     }
                 })?;
-            let n: i64 = row.get(0);
+            let n: i64 = restore::column(&row, 0, "counting rows")?;
             if n as u64 != t.rows {
                 return Err(RestoreError::Load {
                     what: format!("checking {}.{}", t.schema, t.name),
@@ -106,7 +106,7 @@ pub async fn restore_into(
             what: "listing constraints".into(),
             reason: conn::describe_pg_error(&e),
         })?;
-        Ok::<i64, RestoreError>(row.get(0))
+        restore::column::<i64>(&row, 0, "listing constraints")
     };
     let result = restore::until_cancelled(cancel, result).await.and_then(|r| r);
     if !keep {

@@ -6,8 +6,6 @@
 //! list of maskers: `--help`, `scrubsnap maskers`, the docs and the JSON
 //! Schema all come from it. [`rows`] applies a table's maskers to COPY text.
 
-#[doc(hidden)]
-pub mod golden;
 pub mod key;
 pub mod maskers;
 pub mod registry;
@@ -19,6 +17,23 @@ pub use key::{KeyError, MaskKey, Permutation, Seeder};
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
 pub struct MaskError(pub String);
+
+/// A masker's options are wrong, or it cannot be built for the column. Names the option, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct OptionError(pub String);
+
+impl From<String> for OptionError {
+    fn from(s: String) -> Self {
+        OptionError(s)
+    }
+}
+
+impl From<&str> for OptionError {
+    fn from(s: &str) -> Self {
+        OptionError(s.to_string())
+    }
+}
 
 /// The broad type of a column, from `format_type()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::maskers::{self, AddressPart, NamePart, TemplatePart};
-use super::{ColumnInfo, MaskKey, Masker, Permutation, TypeClass};
+use super::{ColumnInfo, MaskKey, Masker, OptionError, Permutation, TypeClass};
 
 /// One option of a masker.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -69,7 +69,7 @@ pub struct MaskerDef {
 }
 
 /// Builds a masker from its checked options.
-type BuildFn = fn(&Opts, &BuildCx) -> Result<Arc<dyn Masker>, String>;
+type BuildFn = fn(&Opts, &BuildCx) -> Result<Arc<dyn Masker>, OptionError>;
 
 /// What a masker is built for.
 pub struct BuildCx<'a> {
@@ -92,42 +92,43 @@ impl<'a> Opts<'a> {
     fn get(&self, name: &str) -> Option<&'a Value> {
         self.map.get(name)
     }
-    fn str(&self, name: &str) -> Result<Option<&'a str>, String> {
+    fn str(&self, name: &str) -> Result<Option<&'a str>, OptionError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(format!("option '{name}' must be a string")),
+            Some(_) => Err(format!("option '{name}' must be a string").into()),
         }
     }
-    fn int(&self, name: &str) -> Result<Option<i128>, String> {
+    fn int(&self, name: &str) -> Result<Option<i128>, OptionError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Number(n)) if n.is_i64() || n.is_u64() => {
                 Ok(n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)))
             }
             Some(Value::String(s)) => {
-                s.trim().parse().map(Some).map_err(|_| format!("option '{name}' must be an integer"))
+                s.trim().parse().map(Some).map_err(|_| format!("option '{name}' must be an integer").into())
             }
-            Some(_) => Err(format!("option '{name}' must be an integer")),
+            Some(_) => Err(format!("option '{name}' must be an integer").into()),
         }
     }
-    fn num(&self, name: &str) -> Result<Option<f64>, String> {
+    fn num(&self, name: &str) -> Result<Option<f64>, OptionError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(_) => Err(format!("option '{name}' must be a number")),
+            Some(_) => Err(format!("option '{name}' must be a number").into()),
         }
     }
-    fn bool(&self, name: &str) -> Result<Option<bool>, String> {
+    fn bool(&self, name: &str) -> Result<Option<bool>, OptionError> {
         match self.get(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(_) => Err(format!("option '{name}' must be true or false")),
+            Some(_) => Err(format!("option '{name}' must be true or false").into()),
         }
     }
-    fn locale(&self) -> Result<maskers::Locale, String> {
+    fn locale(&self) -> Result<maskers::Locale, OptionError> {
         let name = self.str("locale")?.unwrap_or("en");
-        maskers::locale(name).ok_or_else(|| format!("unknown locale '{name}' (known: {})", maskers::LOCALES.join(", ")))
+        maskers::locale(name)
+            .ok_or_else(|| format!("unknown locale '{name}' (known: {})", maskers::LOCALES.join(", ")).into())
     }
 }
 
@@ -187,7 +188,7 @@ pub static MASKERS: &[MaskerDef] = &[
         |o, _| {
             let length = o.int("length")?.unwrap_or(16);
             if !(1..=64).contains(&length) { return Err("option 'length' must be between 1 and 64".into()); }
-            let base32 = match o.str("encoding")?.unwrap_or("hex") { "hex" => false, "base32" => true, other => return Err(format!("option 'encoding' must be hex or base32, not '{other}'")) };
+            let base32 = match o.str("encoding")?.unwrap_or("hex") { "hex" => false, "base32" => true, other => return Err(format!("option 'encoding' must be hex or base32, not '{other}'").into()) };
             Ok(Arc::new(maskers::Hash { length: length as usize, base32 }))
         }),
     def!("email", "first.last.tag@example.org: realistic, undeliverable (RFC 2606 domains), unique in practice: a 65-bit keyed tag, so n distinct inputs collide with probability about n\u{b2}/2^66. The name part is shortened to fit the column.",
@@ -237,7 +238,7 @@ pub static MASKERS: &[MaskerDef] = &[
             let min = o.int("min")?.unwrap_or(tmin);
             let max = o.int("max")?.unwrap_or(tmax);
             if min > max { return Err("option 'min' is larger than 'max'".into()); }
-            if min < tmin || max > tmax { return Err(format!("range [{min}, {max}] does not fit the column type {}", cx.column.type_name)); }
+            if min < tmin || max > tmax { return Err(format!("range [{min}, {max}] does not fit the column type {}", cx.column.type_name).into()); }
             let n = (max - min) as u128 + 1;
             Ok(Arc::new(maskers::Integer { min, max, perm: Permutation::new(cx.key, &cx.purpose, n) }))
         }),
@@ -370,7 +371,7 @@ impl MaskerDef {
     }
 
     /// Checks option names, then builds the masker.
-    pub fn build(&self, options: &Map<String, Value>, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
+    pub fn build(&self, options: &Map<String, Value>, cx: &BuildCx) -> Result<Arc<dyn Masker>, OptionError> {
         for k in options.keys() {
             if !self.options.iter().any(|o| o.name == k) {
                 let known: Vec<&str> = self.options.iter().map(|o| o.name).collect();
@@ -378,7 +379,8 @@ impl MaskerDef {
                     format!("masker '{}' takes no options, but got '{k}'", self.name)
                 } else {
                     format!("masker '{}' has no option '{k}' (its options: {})", self.name, known.join(", "))
-                });
+                }
+                .into());
             }
         }
         (self.build)(&Opts::new(options), cx)
@@ -419,10 +421,10 @@ fn sub_masker(
     options: &Map<String, Value>,
     cx: &BuildCx,
     text_column: bool,
-) -> Result<(Arc<dyn Masker>, super::Seeder), String> {
+) -> Result<(Arc<dyn Masker>, super::Seeder), OptionError> {
     let def = find(name).ok_or_else(|| format!("unknown masker '{name}'"))?;
     if !def.nests {
-        return Err(format!("masker '{name}' cannot be nested here"));
+        return Err(format!("masker '{name}' cannot be nested here").into());
     }
     let column = if text_column { ColumnInfo::from_type("text", false, false) } else { cx.column.clone() };
     let spec = spec_string(name, options);
@@ -437,7 +439,7 @@ enum Part {
     Masker(String),
 }
 
-fn template_parts(t: &str) -> Result<Vec<Part>, String> {
+fn template_parts(t: &str) -> Result<Vec<Part>, OptionError> {
     let mut parts = Vec::new();
     let mut text = String::new();
     let mut chars = t.chars().peekable();
@@ -479,7 +481,7 @@ fn template_parts(t: &str) -> Result<Vec<Part>, String> {
     Ok(parts)
 }
 
-fn build_template(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
+fn build_template(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, OptionError> {
     let t = o.str("template")?.ok_or("option 'template' is required")?;
     let mut parts = Vec::new();
     for p in template_parts(t)? {
@@ -494,7 +496,7 @@ fn build_template(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
     Ok(Arc::new(maskers::Template { parts }))
 }
 
-fn build_json(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
+fn build_json(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, OptionError> {
     let Some(Value::Object(paths)) = o.get("paths") else {
         return Err("option 'paths' is required: a map of JSON path to masker".into());
     };
@@ -513,7 +515,7 @@ fn build_json(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
                 rest.remove("mask");
                 (name.to_string(), rest)
             }
-            _ => return Err(format!("path '{path}' must name a masker")),
+            _ => return Err(format!("path '{path}' must name a masker").into()),
         };
         let (m, s) = sub_masker(&name, &options, cx, true).map_err(|e| format!("path '{path}': {e}"))?;
         out.push((steps, m, s));
@@ -521,7 +523,7 @@ fn build_json(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
     Ok(Arc::new(maskers::JsonPaths { paths: out }))
 }
 
-fn build_pii_scrub(_: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, String> {
+fn build_pii_scrub(_: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, OptionError> {
     let finder = regex::Regex::new(maskers::PII_PATTERN).map_err(|e| e.to_string())?;
     let (email, email_seeder) = sub_masker("email", &Map::new(), cx, true)?;
     let (phone, phone_seeder) = sub_masker("phone", &Map::new(), cx, true)?;
@@ -568,5 +570,66 @@ mod tests {
         let a: Map<String, Value> = serde_json::from_str(r#"{"b": 1, "a": {"y": 2, "x": 1}}"#).unwrap();
         let b: Map<String, Value> = serde_json::from_str(r#"{"a": {"x": 1, "y": 2}, "b": 1}"#).unwrap();
         assert_eq!(spec_string("m", &a), spec_string("m", &b));
+    }
+}
+
+#[cfg(test)]
+mod uniqueness {
+    //! One million distinct inputs into each injective masker give one
+    //! million distinct outputs.
+    use std::collections::HashSet;
+
+    use serde_json::Map;
+
+    use crate::mask::registry::{self, BuildCx};
+    use crate::mask::{ColumnInfo, MaskKey};
+
+    fn distinct(name: &str, opts: &str, ty: &str, input: impl Fn(u64) -> String) {
+        let key = MaskKey::from_material(b"uniqueness-test-key-0123456789").unwrap();
+        let options: Map<String, serde_json::Value> = serde_json::from_str(opts).unwrap();
+        let column = ColumnInfo::from_type(ty, true, true);
+        let spec = registry::spec_string(name, &options);
+        let def = registry::find(name).unwrap();
+        assert!(def.is_injective(&options), "{name} claims injectivity");
+        let cx = BuildCx { key: &key, column: &column, purpose: format!("d/{spec}"), domain: "d".into() };
+        let m = def.build(&options, &cx).unwrap();
+        let seeder = key.seeder("d", &spec);
+        let n = 1_000_000u64;
+        let mut seen = HashSet::with_capacity(n as usize);
+        for i in 0..n {
+            let out = m.mask(&input(i), &seeder).unwrap().unwrap();
+            assert!(seen.insert(out), "{name}: two inputs gave one output at {i}");
+        }
+    }
+
+    #[test]
+    fn email() {
+        distinct("email", "{}", "text", |i| format!("user{i}@corp.example"));
+    }
+    #[test]
+    fn username() {
+        distinct("username", "{}", "text", |i| format!("user{i}"));
+    }
+    #[test]
+    fn phone() {
+        distinct("phone", "{}", "text", |i| {
+            format!("+1 ({:03}) {:03}-{:04}", 200 + i / 10_000_000 % 800, i / 10_000 % 1000, i % 10_000)
+        });
+    }
+    #[test]
+    fn ip() {
+        distinct("ip", "{}", "inet", |i| std::net::Ipv4Addr::from(0x0a00_0000u32 + i as u32).to_string());
+    }
+    #[test]
+    fn uuid() {
+        distinct("uuid", "{}", "uuid", |i| format!("00000000-0000-4000-8000-{i:012x}"));
+    }
+    #[test]
+    fn integer() {
+        distinct("integer", "{}", "bigint", |i| i.to_string());
+    }
+    #[test]
+    fn hash() {
+        distinct("hash", "{}", "text", |i| format!("token-{i}"));
     }
 }

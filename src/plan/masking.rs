@@ -79,6 +79,7 @@ struct Assigned {
 }
 
 /// Builds the plan. `with_rows` are the tables whose rows will be dumped.
+/// Every problem is collected and reported at once.
 pub fn build(
     rules: &Rules,
     catalog: &Catalog,
@@ -87,18 +88,46 @@ pub fn build(
 ) -> Result<MaskPlan, RulesError> {
     let mut problems: Vec<Problem> = Vec::new();
     let mut plan = MaskPlan::default();
+    let table_rules = resolve_tables(rules, catalog, &mut problems);
+    let mut assigned = assign(rules, catalog, &table_rules, &mut plan);
+    spread_along_keys(catalog, &mut assigned, &mut problems);
+    let uncovered = build_masks(catalog, with_rows, key, &assigned, &mut plan, &mut problems);
+    if !uncovered.is_empty() {
+        let msg = format!("{} column(s) have no rule: {}", uncovered.len(), uncovered.join(", "));
+        if rules.strict {
+            problems.push(Problem {
+                file: rules.files.first().map(|f| f.display().to_string()).unwrap_or_else(|| "rules".into()),
+                line: None,
+                column: None,
+                message: format!("strict: {msg}; add a masker or 'keep' for each"),
+            });
+        } else {
+            plan.warnings.push(format!("{msg} (copied as they are; set strict: true to refuse this)"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(plan)
+    } else {
+        Err(RulesError(problems))
+    }
+}
+
+/// Step 1: table rules resolved to tables (unknown tables and columns,
+/// generated columns and empty `where:` are problems). A rule on a
+/// partitioned table covers its partitions (see [`assign`]).
+fn resolve_tables<'r>(
+    rules: &'r Rules,
+    catalog: &Catalog,
+    problems: &mut Vec<Problem>,
+) -> HashMap<u32, &'r rules::TableRules> {
     let by_name: HashMap<(String, String), &Table> =
         catalog.tables.iter().map(|t| ((t.schema.clone(), t.name.clone()), t)).collect();
-    let by_oid: HashMap<u32, &Table> = catalog.tables.iter().map(|t| (t.oid, t)).collect();
-
-    // 1. Table rules, resolved to tables; a rule on a partitioned table
-    //    covers its partitions.
     let mut table_rules: HashMap<u32, &rules::TableRules> = HashMap::new();
     for tr in &rules.tables {
         let (schema, name) = match rules::split_table_name(&tr.name) {
             Ok(x) => x,
             Err(e) => {
-                problems.push(tr.origin.problem(e));
+                problems.push(tr.origin.problem(e.0));
                 continue;
             }
         };
@@ -123,11 +152,20 @@ pub fn build(
         }
         table_rules.insert(t.oid, tr);
     }
+    table_rules
+}
+
+/// Step 2: the explicit and pattern rule of every (table, column), and each
+/// table's `rows:` and `where:` (from its own rule or its nearest ancestor's).
+fn assign(
+    rules: &Rules,
+    catalog: &Catalog,
+    table_rules: &HashMap<u32, &rules::TableRules>,
+    plan: &mut MaskPlan,
+) -> BTreeMap<(u32, String), Assigned> {
     let rule_table = |t: &Table| -> Option<&rules::TableRules> {
         catalog.lineage(t.oid).into_iter().find_map(|a| table_rules.get(&a.oid).copied())
     };
-
-    // 2. Explicit and pattern rules per (table, column).
     let mut assigned: BTreeMap<(u32, String), Assigned> = BTreeMap::new();
     for t in catalog.tables.iter().filter(|t| t.kind == RelKind::Table) {
         let tr = rule_table(t);
@@ -164,9 +202,15 @@ pub fn build(
             }
         }
     }
+    assigned
+}
 
-    // 3. Spread along foreign keys until nothing changes. A foreign key
-    //    declared on a partitioned table binds each of its partitions.
+/// Step 3: rules spread along foreign keys until nothing changes. A foreign
+/// key declared on a partitioned table binds each of its partitions; a key
+/// wins over a name pattern; an explicit, different rule on a referencing
+/// column is a problem naming both.
+fn spread_along_keys(catalog: &Catalog, assigned: &mut BTreeMap<(u32, String), Assigned>, problems: &mut Vec<Problem>) {
+    let by_oid: HashMap<u32, &Table> = catalog.tables.iter().map(|t| (t.oid, t)).collect();
     let leaves_of = |oid: u32| catalog.descendants(oid);
     let mut links: Vec<(u32, String, u32, String, String)> = Vec::new(); // child, col, parent, col, fk name
     for fk in &catalog.foreign_keys {
@@ -224,8 +268,18 @@ pub fn build(
             break;
         }
     }
+}
 
-    // 4. Check and build every masked column; record coverage.
+/// Step 4: every masked column checked against its column and built, and
+/// every column's coverage recorded; returns the columns without a rule.
+fn build_masks(
+    catalog: &Catalog,
+    with_rows: &HashSet<u32>,
+    key: &MaskKey,
+    assigned: &BTreeMap<(u32, String), Assigned>,
+    plan: &mut MaskPlan,
+    problems: &mut Vec<Problem>,
+) -> Vec<String> {
     let mut domains: HashMap<String, (String, String)> = HashMap::new();
     let mut uncovered = Vec::new();
     for t in catalog.tables.iter().filter(|t| t.kind == RelKind::Table) {
@@ -259,7 +313,7 @@ pub fn build(
                     let index = copy_cols.iter().position(|n| n == &c.name).unwrap_or(0);
                     match check_and_build(m, &info, &domain, key, &format!("{}.{}", t.display_name(), c.name)) {
                         Ok(mask) => masks.push(ColumnMask { index, column: c.name.clone(), ..mask }),
-                        Err(e) => problems.push(origin.problem(e)),
+                        Err(e) => problems.push(origin.problem(e.0)),
                     }
                     Coverage::Masked { masker: m.masker.clone(), domain, why: why.clone() }
                 }
@@ -270,23 +324,23 @@ pub fn build(
             plan.tables.insert(t.oid, TableMask { table: t.display_name(), columns: masks });
         }
     }
-    if !uncovered.is_empty() {
-        let msg = format!("{} column(s) have no rule: {}", uncovered.len(), uncovered.join(", "));
-        if rules.strict {
-            problems.push(Problem {
-                file: rules.files.first().map(|f| f.display().to_string()).unwrap_or_else(|| "rules".into()),
-                line: None,
-                column: None,
-                message: format!("strict: {msg}; add a masker or 'keep' for each"),
-            });
-        } else {
-            plan.warnings.push(format!("{msg} (copied as they are; set strict: true to refuse this)"));
-        }
+    uncovered
+}
+
+/// A rule does not fit its column (type, length, uniqueness, NULL), or its masker cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Unfit(pub String);
+
+impl From<String> for Unfit {
+    fn from(s: String) -> Self {
+        Unfit(s)
     }
-    if problems.is_empty() {
-        Ok(plan)
-    } else {
-        Err(RulesError(problems))
+}
+
+impl From<&str> for Unfit {
+    fn from(s: &str) -> Self {
+        Unfit(s.to_string())
     }
 }
 
@@ -296,7 +350,7 @@ pub fn check_and_build(
     domain: &str,
     key: &MaskKey,
     what: &str,
-) -> Result<ColumnMask, String> {
+) -> Result<ColumnMask, Unfit> {
     let def = registry::find(&m.masker).ok_or_else(|| format!("unknown masker '{}'", m.masker))?;
     if !def.accepts(info.class) {
         let types: Vec<&str> = def.types.iter().map(|t| t.name()).collect();
@@ -305,16 +359,17 @@ pub fn check_and_build(
             m.masker,
             info.type_name,
             types.join(", ")
-        ));
+        )
+        .into());
     }
     if info.not_null && (m.masker == "null" || m.on_error == OnErrorSpec::Null) {
-        return Err(format!("{what} is NOT NULL, so it cannot be set to NULL (masker null or on_error: null)"));
+        return Err(format!("{what} is NOT NULL, so it cannot be set to NULL (masker null or on_error: null)").into());
     }
     if info.unique && !def.is_injective(&m.options) {
         return Err(format!(
             "{what} is unique (primary key or unique index) but masker '{}' can map two values to one, which would break the constraint on restore; use an injective masker (email, username, phone, ip, uuid, integer, hash with length >= 16) or keep",
             m.masker
-        ));
+        ).into());
     }
     if let Some(max) = info.max_chars {
         let needed = def.min_chars_for(&m.options);
@@ -322,11 +377,12 @@ pub fn check_and_build(
             return Err(format!(
                 "masker '{}' writes at least {needed} characters but {what} is {} (at most {max})",
                 m.masker, info.type_name
-            ));
+            )
+            .into());
         }
         if let OnErrorSpec::Fixed(f) = &m.on_error {
             if f.chars().count() > max {
-                return Err(format!("the on_error value is longer than {what} allows ({max})"));
+                return Err(format!("the on_error value is longer than {what} allows ({max})").into());
             }
         }
     }

@@ -59,8 +59,25 @@ struct Pattern {
     qualified: bool,
 }
 
+/// A table pattern that is not a valid glob.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadPattern(pub String);
+
+impl From<String> for BadPattern {
+    fn from(s: String) -> Self {
+        BadPattern(s)
+    }
+}
+
+impl From<&str> for BadPattern {
+    fn from(s: &str) -> Self {
+        BadPattern(s.to_string())
+    }
+}
+
 impl Pattern {
-    fn new(text: &str) -> Result<Self, String> {
+    fn new(text: &str) -> Result<Self, BadPattern> {
         let glob = glob::Pattern::new(text).map_err(|e| format!("table pattern '{text}' is not a valid glob: {e}"))?;
         Ok(Pattern { text: text.to_string(), glob, qualified: text.contains('.') })
     }
@@ -87,7 +104,7 @@ impl Selection {
                 .filter_map(|p| match Pattern::new(p) {
                     Ok(p) => Some(p),
                     Err(e) => {
-                        problems.push(e);
+                        problems.push(e.0);
                         None
                     }
                 })

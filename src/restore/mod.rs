@@ -108,6 +108,15 @@ impl RestoreError {
     }
 }
 
+/// A column of a row the target returned, or an error naming what was read.
+pub(crate) fn column<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    i: usize,
+    what: &str,
+) -> Result<T, RestoreError> {
+    row.try_get(i).map_err(|e| RestoreError::Load { what: what.to_string(), reason: e.to_string() })
+}
+
 /// Counts of a finished restore.
 #[derive(Debug, Clone, Default)]
 pub struct RestoreStats {
@@ -424,11 +433,11 @@ async fn admin_connection(target: &ConnSpec, env: &dyn Env) -> Result<Client, Re
 /// them: PostgreSQL 13+ ends them with FORCE; older ones get a few tries.
 async fn drop_database(target: &ConnSpec, env: &dyn Env) -> Result<(), RestoreError> {
     let admin = admin_connection(target, env).await?;
-    let version: i32 = admin
+    let row = admin
         .query_one("SELECT pg_catalog.current_setting('server_version_num')::int", &[])
         .await
-        .map_err(|e| RestoreError::load("reading the server version", &e))?
-        .get(0);
+        .map_err(|e| RestoreError::load("reading the server version", &e))?;
+    let version: i32 = column(&row, 0, "reading the server version")?;
     let force = if version >= 130_000 { " WITH (FORCE)" } else { "" };
     let statement = format!("DROP DATABASE IF EXISTS {}{force}", sql::ident(&target.dbname));
     let mut tries = 0;
@@ -460,7 +469,8 @@ async fn existing_objects(client: &Client) -> Result<String, RestoreError> {
         )
         .await
         .map_err(|e| RestoreError::load("checking whether the target is empty", &e))?;
-    let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    let names: Vec<String> =
+        rows.iter().map(|r| column(r, 0, "checking whether the target is empty")).collect::<Result<_, _>>()?;
     Ok(match names.len() {
         0 => String::new(),
         4 => format!("{}, ...", names[..3].join(", ")),

@@ -125,10 +125,21 @@ fn table_key(t: &Table) -> String {
     }
 }
 
+/// A suggestion per column, with the reason for it.
+type Suggestions = HashMap<(u32, String), (Suggestion, String)>;
+
 /// Writes the starting rules file.
 pub fn render(catalog: &Catalog, samples: &HashMap<(u32, String), SampleStats>, database: &str) -> String {
+    let suggestions = suggest(catalog, samples);
+    let inherits = inherited(catalog, &suggestions);
+    write(catalog, &suggestions, &inherits, database)
+}
+
+/// A rule for every column: a masker that fits where the name or the
+/// sampled values suggest personal data, `keep` elsewhere.
+fn suggest(catalog: &Catalog, samples: &HashMap<(u32, String), SampleStats>) -> Suggestions {
     let key = MaskKey::ephemeral();
-    let mut suggestions: HashMap<(u32, String), (Suggestion, String)> = HashMap::new();
+    let mut suggestions = Suggestions::new();
     for t in catalog.tables.iter().filter(|t| t.kind == RelKind::Table) {
         for c in t.columns.iter().filter(|c| !c.generated) {
             let unique = catalog.unique_columns.contains(&(t.oid, c.name.clone()));
@@ -168,8 +179,13 @@ pub fn render(catalog: &Catalog, samples: &HashMap<(u32, String), SampleStats>, 
             suggestions.insert((t.oid, c.name.clone()), (s, why));
         }
     }
-    // Referencing columns inherit a masked key's rule; they must not repeat
-    // a different one, nor keep what their key masks.
+    suggestions
+}
+
+/// The columns that inherit a masked key's rule through a foreign key
+/// (they must not repeat a different one, nor keep what their key masks),
+/// with the key they inherit from.
+fn inherited(catalog: &Catalog, suggestions: &Suggestions) -> HashMap<(u32, String), String> {
     let mut inherits: HashMap<(u32, String), String> = HashMap::new();
     let mut masked_keys: HashSet<(u32, String)> =
         suggestions.iter().filter(|(_, (s, _))| matches!(s, Suggestion::Mask(_))).map(|(k, _)| k.clone()).collect();
@@ -199,7 +215,16 @@ pub fn render(catalog: &Catalog, samples: &HashMap<(u32, String), SampleStats>, 
             break;
         }
     }
+    inherits
+}
 
+/// The rules file: every table and column, with the suggestions.
+fn write(
+    catalog: &Catalog,
+    suggestions: &Suggestions,
+    inherits: &HashMap<(u32, String), String>,
+    database: &str,
+) -> String {
     let mut out = format!(
         "# Starting masking rules for database {database}, written by `scrubsnap rules init`.\n\
          # Every column is listed. Suspected personal data has a suggested masker and a\n\

@@ -70,6 +70,23 @@ impl fmt::Display for Problem {
 #[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
 pub struct RulesError(pub Vec<Problem>);
 
+/// One rule that cannot be read, before its position is known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RuleError(pub String);
+
+impl From<String> for RuleError {
+    fn from(s: String) -> Self {
+        RuleError(s)
+    }
+}
+
+impl From<&str> for RuleError {
+    fn from(s: &str) -> Self {
+        RuleError(s.to_string())
+    }
+}
+
 /// What happens to a value the masker fails on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OnErrorSpec {
@@ -111,14 +128,14 @@ impl<'de> Deserialize<'de> for ColumnRule {
     }
 }
 
-fn column_rule(v: Value) -> Result<ColumnRule, String> {
+fn column_rule(v: Value) -> Result<ColumnRule, RuleError> {
     match v {
         Value::String(s) if s == "keep" => Ok(ColumnRule::Keep { reason: None }),
         Value::String(s) => mask_rule(s, Map::new()).map(ColumnRule::Mask),
         Value::Object(mut m) => {
             if let Some(keep) = m.remove("keep") {
                 if let Some(k) = m.keys().next() {
-                    return Err(format!("'keep' cannot be combined with '{k}'"));
+                    return Err(format!("'keep' cannot be combined with '{k}'").into());
                 }
                 return match keep {
                     Value::Bool(true) | Value::Null => Ok(ColumnRule::Keep { reason: None }),
@@ -130,7 +147,7 @@ fn column_rule(v: Value) -> Result<ColumnRule, String> {
                             Some(_) => return Err("keep: reason must be text".into()),
                         };
                         if let Some(k) = o.keys().next() {
-                            return Err(format!("unknown key '{k}' in keep (expected: reason)"));
+                            return Err(format!("unknown key '{k}' in keep (expected: reason)").into());
                         }
                         Ok(ColumnRule::Keep { reason })
                     }
@@ -150,7 +167,7 @@ fn column_rule(v: Value) -> Result<ColumnRule, String> {
     }
 }
 
-fn mask_rule(name: String, mut m: Map<String, Value>) -> Result<MaskRule, String> {
+fn mask_rule(name: String, mut m: Map<String, Value>) -> Result<MaskRule, RuleError> {
     let def = registry::find(&name).ok_or_else(|| {
         let names: Vec<&str> = registry::MASKERS.iter().map(|d| d.name).collect();
         format!("unknown masker '{name}' (run `scrubsnap maskers`; known: {})", names.join(", "))
@@ -188,7 +205,8 @@ fn mask_rule(name: String, mut m: Map<String, Value>) -> Result<MaskRule, String
                     known.join(", "),
                     RULE_KEYS.join(", ")
                 )
-            });
+            }
+            .into());
         }
     }
     Ok(MaskRule { masker: name, options: m, domain, on_error, mask_empty })
@@ -499,7 +517,7 @@ impl Locator {
 
 /// A table name in a rules file: `schema.table`, either part may be quoted
 /// (`"Sales Data"."Order Lines"`). A name without a schema means `public`.
-pub fn split_table_name(name: &str) -> Result<(String, String), String> {
+pub fn split_table_name(name: &str) -> Result<(String, String), RuleError> {
     let mut parts = Vec::new();
     let mut cur = String::new();
     let mut chars = name.chars().peekable();
@@ -516,13 +534,13 @@ pub fn split_table_name(name: &str) -> Result<(String, String), String> {
         }
     }
     if quoted {
-        return Err(format!("table name '{name}' has an unclosed quote"));
+        return Err(format!("table name '{name}' has an unclosed quote").into());
     }
     parts.push(cur);
     match parts.as_slice() {
         [t] if !t.is_empty() => Ok(("public".into(), t.clone())),
         [s, t] if !s.is_empty() && !t.is_empty() => Ok((s.clone(), t.clone())),
-        _ => Err(format!("table name '{name}' is not schema.table")),
+        _ => Err(format!("table name '{name}' is not schema.table").into()),
     }
 }
 

@@ -86,144 +86,40 @@ pub struct Catalog {
     pub foreign_keys: Vec<ForeignKey>,
     pub sequences: Vec<Sequence>,
     /// Columns that are part of a primary key or unique index: (table oid, column).
-    pub unique_columns: std::collections::HashSet<(u32, String)>,
+    pub unique_columns: ColumnSet,
     /// Columns that are part of a primary key.
-    pub primary_columns: std::collections::HashSet<(u32, String)>,
+    pub primary_columns: ColumnSet,
 }
 
 const USER_RELATIONS: &str = "n.nspname <> 'information_schema' AND n.nspname !~ '^pg_' \
      AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_class'::regclass \
                      AND d.objid = c.oid AND d.deptype = 'e')";
 
+/// A column of a catalog row, or an error naming what was read (a server
+/// that is not PostgreSQL, or one that answers in types we do not expect).
+pub(crate) fn get<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    i: usize,
+    what: &str,
+) -> Result<T, SourceError> {
+    row.try_get(i).map_err(|e| SourceError::Query { what: what.to_string(), reason: e.to_string() })
+}
+
+/// Columns as (table oid, column name).
+pub type ColumnSet = std::collections::HashSet<(u32, String)>;
+
 impl Catalog {
     /// Reads the catalog. Extension member objects and system schemas are
     /// left out, as pg_dump does.
     pub async fn read(client: &Client) -> Result<Self, SourceError> {
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, \
-                            GREATEST(c.reltuples, 0)::int8, \
-                            CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_table_size(c.oid) ELSE 0 END \
-                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE c.relkind IN ('r', 'p', 'f', 'm') AND c.relpersistence <> 't' AND {USER_RELATIONS} \
-                     ORDER BY n.nspname, c.relname"
-                ),
-                &[],
-            )
-            .await
-            .map_err(|e| SourceError::query("reading the list of tables", &e))?;
-        let mut tables = Vec::with_capacity(rows.len());
-        for r in rows {
-            let kind = match r.get::<_, String>(3).as_str() {
-                "r" => RelKind::Table,
-                "p" => RelKind::Partitioned,
-                "f" => RelKind::Foreign,
-                _ => RelKind::MatView,
-            };
-            tables.push(Table {
-                oid: r.get(0),
-                schema: r.get(1),
-                name: r.get(2),
-                kind,
-                parents: Vec::new(),
-                columns: Vec::new(),
-                estimated_rows: r.get(4),
-                bytes: r.get(5),
-            });
-        }
+        let mut tables = read_tables(client).await?;
         let index: HashMap<u32, usize> = tables.iter().enumerate().map(|(i, t)| (t.oid, i)).collect();
-
-        let rows = client
-            .query("SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits ORDER BY inhrelid, inhseqno", &[])
-            .await
-            .map_err(|e| SourceError::query("reading partitions", &e))?;
-        for r in rows {
-            let (child, parent): (u32, u32) = (r.get(0), r.get(1));
-            if let Some(&i) = index.get(&child) {
-                tables[i].parents.push(parent);
-            }
-        }
-
+        read_parents(client, &mut tables, &index).await?;
         let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
-        let rows = client
-            .query(
-                "SELECT a.attrelid, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                        a.attnotnull, a.attgenerated <> '' \
-                 FROM pg_catalog.pg_attribute a \
-                 WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
-                 ORDER BY a.attrelid, a.attnum",
-                &[&oids],
-            )
-            .await
-            .map_err(|e| SourceError::query("reading columns", &e))?;
-        for r in rows {
-            let oid: u32 = r.get(0);
-            if let Some(&i) = index.get(&oid) {
-                tables[i].columns.push(Column {
-                    name: r.get(1),
-                    type_name: r.get(2),
-                    not_null: r.get(3),
-                    generated: r.get(4),
-                });
-            }
-        }
-
-        let rows = client
-            .query(
-                "SELECT c.conname::text, c.conrelid, c.confrelid, \
-                   ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i) \
-                         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i), \
-                   ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i) \
-                         JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) \
-                 FROM pg_catalog.pg_constraint c \
-                 WHERE c.contype = 'f' AND c.conrelid = ANY($1) ORDER BY c.conrelid, c.conname",
-                &[&oids],
-            )
-            .await
-            .map_err(|e| SourceError::query("reading foreign keys", &e))?;
-        let foreign_keys = rows
-            .into_iter()
-            .map(|r| ForeignKey {
-                name: r.get(0),
-                table: r.get(1),
-                references: r.get(2),
-                columns: r.get(3),
-                ref_columns: r.get(4),
-            })
-            .collect();
-
-        let rows = client
-            .query(
-                "SELECT i.indrelid, a.attname::text, i.indisprimary FROM pg_catalog.pg_index i \
-                 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
-                 WHERE i.indisunique AND i.indrelid = ANY($1)",
-                &[&oids],
-            )
-            .await
-            .map_err(|e| SourceError::query("reading unique indexes", &e))?;
-        let primary_columns =
-            rows.iter().filter(|r| r.get::<_, bool>(2)).map(|r| (r.get::<_, u32>(0), r.get::<_, String>(1))).collect();
-        let unique_columns = rows.into_iter().map(|r| (r.get::<_, u32>(0), r.get::<_, String>(1))).collect();
-
-        let rows = client
-            .query(
-                &format!(
-                    "SELECT n.nspname::text, c.relname::text, \
-                            (SELECT d.refobjid FROM pg_catalog.pg_depend d \
-                             WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid \
-                               AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1) \
-                     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND {USER_RELATIONS} \
-                     ORDER BY n.nspname, c.relname"
-                ),
-                &[],
-            )
-            .await
-            .map_err(|e| SourceError::query("reading sequences", &e))?;
-        let sequences =
-            rows.into_iter().map(|r| Sequence { schema: r.get(0), name: r.get(1), owner: r.get(2) }).collect();
-
+        read_columns(client, &mut tables, &index, &oids).await?;
+        let foreign_keys = read_foreign_keys(client, &oids).await?;
+        let (primary_columns, unique_columns) = read_unique_columns(client, &oids).await?;
+        let sequences = read_sequences(client).await?;
         Ok(Catalog { tables, foreign_keys, sequences, unique_columns, primary_columns })
     }
 
@@ -256,16 +152,179 @@ impl Catalog {
     }
 }
 
+/// Ordinary, partitioned and foreign tables and materialized views, by schema and name.
+async fn read_tables(client: &Client) -> Result<Vec<Table>, SourceError> {
+    const WHAT: &str = "reading the list of tables";
+    let rows = client
+        .query(
+            &format!(
+                "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text, \
+                        GREATEST(c.reltuples, 0)::int8, \
+                        CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_table_size(c.oid) ELSE 0 END \
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind IN ('r', 'p', 'f', 'm') AND c.relpersistence <> 't' AND {USER_RELATIONS} \
+                 ORDER BY n.nspname, c.relname"
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| SourceError::query(WHAT, &e))?;
+    let mut tables = Vec::with_capacity(rows.len());
+    for r in rows {
+        let kind = match get::<String>(&r, 3, WHAT)?.as_str() {
+            "r" => RelKind::Table,
+            "p" => RelKind::Partitioned,
+            "f" => RelKind::Foreign,
+            _ => RelKind::MatView,
+        };
+        tables.push(Table {
+            oid: get(&r, 0, WHAT)?,
+            schema: get(&r, 1, WHAT)?,
+            name: get(&r, 2, WHAT)?,
+            kind,
+            parents: Vec::new(),
+            columns: Vec::new(),
+            estimated_rows: get(&r, 4, WHAT)?,
+            bytes: get(&r, 5, WHAT)?,
+        });
+    }
+    Ok(tables)
+}
+
+/// Each table's parents (partitioned tables, inheritance), in order.
+async fn read_parents(client: &Client, tables: &mut [Table], index: &HashMap<u32, usize>) -> Result<(), SourceError> {
+    const WHAT: &str = "reading partitions";
+    let rows = client
+        .query("SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits ORDER BY inhrelid, inhseqno", &[])
+        .await
+        .map_err(|e| SourceError::query(WHAT, &e))?;
+    for r in rows {
+        let (child, parent): (u32, u32) = (get(&r, 0, WHAT)?, get(&r, 1, WHAT)?);
+        if let Some(&i) = index.get(&child) {
+            tables[i].parents.push(parent);
+        }
+    }
+    Ok(())
+}
+
+/// Each table's columns, in order.
+async fn read_columns(
+    client: &Client,
+    tables: &mut [Table],
+    index: &HashMap<u32, usize>,
+    oids: &[u32],
+) -> Result<(), SourceError> {
+    const WHAT: &str = "reading columns";
+    let rows = client
+        .query(
+            "SELECT a.attrelid, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
+                    a.attnotnull, a.attgenerated <> '' \
+             FROM pg_catalog.pg_attribute a \
+             WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attrelid, a.attnum",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| SourceError::query(WHAT, &e))?;
+    for r in rows {
+        let oid: u32 = get(&r, 0, WHAT)?;
+        if let Some(&i) = index.get(&oid) {
+            tables[i].columns.push(Column {
+                name: get(&r, 1, WHAT)?,
+                type_name: get(&r, 2, WHAT)?,
+                not_null: get(&r, 3, WHAT)?,
+                generated: get(&r, 4, WHAT)?,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Foreign keys declared on the tables, with their columns in key order.
+async fn read_foreign_keys(client: &Client, oids: &[u32]) -> Result<Vec<ForeignKey>, SourceError> {
+    const WHAT: &str = "reading foreign keys";
+    let rows = client
+        .query(
+            "SELECT c.conname::text, c.conrelid, c.confrelid, \
+               ARRAY(SELECT a.attname::text FROM unnest(c.conkey) WITH ORDINALITY k(n, i) \
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i), \
+               ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY k(n, i) \
+                     JOIN pg_catalog.pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i) \
+             FROM pg_catalog.pg_constraint c \
+             WHERE c.contype = 'f' AND c.conrelid = ANY($1) ORDER BY c.conrelid, c.conname",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| SourceError::query(WHAT, &e))?;
+    rows.iter()
+        .map(|r| {
+            Ok(ForeignKey {
+                name: get(r, 0, WHAT)?,
+                table: get(r, 1, WHAT)?,
+                references: get(r, 2, WHAT)?,
+                columns: get(r, 3, WHAT)?,
+                ref_columns: get(r, 4, WHAT)?,
+            })
+        })
+        .collect()
+}
+
+/// Columns of primary keys, and of every unique index (primary keys included).
+async fn read_unique_columns(client: &Client, oids: &[u32]) -> Result<(ColumnSet, ColumnSet), SourceError> {
+    const WHAT: &str = "reading unique indexes";
+    let rows = client
+        .query(
+            "SELECT i.indrelid, a.attname::text, i.indisprimary FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indisunique AND i.indrelid = ANY($1)",
+            &[&oids],
+        )
+        .await
+        .map_err(|e| SourceError::query(WHAT, &e))?;
+    let (mut primary, mut unique) = (ColumnSet::new(), ColumnSet::new());
+    for r in &rows {
+        let column = (get::<u32>(r, 0, WHAT)?, get::<String>(r, 1, WHAT)?);
+        if get::<bool>(r, 2, WHAT)? {
+            primary.insert(column.clone());
+        }
+        unique.insert(column);
+    }
+    Ok((primary, unique))
+}
+
+/// Sequences, with the table that owns each (a serial or identity column).
+async fn read_sequences(client: &Client) -> Result<Vec<Sequence>, SourceError> {
+    const WHAT: &str = "reading sequences";
+    let rows = client
+        .query(
+            &format!(
+                "SELECT n.nspname::text, c.relname::text, \
+                        (SELECT d.refobjid FROM pg_catalog.pg_depend d \
+                         WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid \
+                           AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype IN ('a', 'i') LIMIT 1) \
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE c.relkind = 'S' AND c.relpersistence <> 't' AND {USER_RELATIONS} \
+                 ORDER BY n.nspname, c.relname"
+            ),
+            &[],
+        )
+        .await
+        .map_err(|e| SourceError::query(WHAT, &e))?;
+    rows.iter()
+        .map(|r| Ok(Sequence { schema: get(r, 0, WHAT)?, name: get(r, 1, WHAT)?, owner: get(r, 2, WHAT)? }))
+        .collect()
+}
+
 /// Reads a sequence's current state.
 pub async fn sequence_state(client: &Client, seq: &Sequence) -> Result<(i64, bool), SourceError> {
     let row = client
         .query_one(&format!("SELECT last_value, is_called FROM {}", sql::qualified(&seq.schema, &seq.name)), &[])
         .await
         .map_err(|e| SourceError::query(format!("reading sequence {}.{}", seq.schema, seq.name), &e))?;
-    Ok((row.get(0), row.get(1)))
+    let what = "reading a sequence";
+    Ok((get(&row, 0, what)?, get(&row, 1, what)?))
 }
 
-/// Whether the database has large objects, which snapshots do not carry.
 /// The number of heap pages of a table, as of the snapshot.
 pub async fn relation_pages(client: &Client, t: &Table) -> Result<u64, SourceError> {
     let row = client
@@ -275,13 +334,14 @@ pub async fn relation_pages(client: &Client, t: &Table) -> Result<u64, SourceErr
         )
         .await
         .map_err(|e| SourceError::query(format!("reading the size of table {}", t.display_name()), &e))?;
-    Ok(row.get::<_, i64>(0).max(0) as u64)
+    Ok(get::<i64>(&row, 0, "reading the size of a table")?.max(0) as u64)
 }
 
+/// Whether the database has large objects, which snapshots do not carry.
 pub async fn has_large_objects(client: &Client) -> Result<bool, SourceError> {
     let row = client
         .query_one("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_largeobject_metadata)", &[])
         .await
         .map_err(|e| SourceError::query("checking for large objects", &e))?;
-    Ok(row.get(0))
+    get(&row, 0, "checking for large objects")
 }

@@ -53,11 +53,12 @@ impl SourceSession {
             )
             .await
             .map_err(|e| SourceError::query("exporting the snapshot", &e))?;
+        let what = "exporting the snapshot";
         Ok(SourceSession {
-            snapshot_id: row.get(0),
-            server_version: row.get(1),
-            server_version_num: row.get(2),
-            database: row.get(3),
+            snapshot_id: super::catalog::get(&row, 0, what)?,
+            server_version: super::catalog::get(&row, 1, what)?,
+            server_version_num: super::catalog::get(&row, 2, what)?,
+            database: super::catalog::get(&row, 3, what)?,
             client,
             timeouts,
         })

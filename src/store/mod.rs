@@ -193,7 +193,7 @@ pub enum Location {
 #[derive(Debug, thiserror::Error)]
 pub enum LocationError {
     #[error("bad S3 location: {0}")]
-    S3(String),
+    S3(#[from] s3::BadS3Url),
     #[error("unsupported store URL scheme '{0}' (use a folder path, file:///path or s3://bucket/prefix)")]
     Scheme(String),
     #[error("empty store location")]

@@ -83,7 +83,7 @@ pub struct S3Url {
 
 impl S3Url {
     /// Parses `s3://bucket[/prefix]`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, BadS3Url> {
         let rest = s.strip_prefix("s3://").ok_or("an S3 location starts with s3://")?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         let valid_bucket = (3..=63).contains(&bucket.len())
@@ -105,6 +105,23 @@ impl S3Url {
 impl std::fmt::Display for S3Url {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "s3://{}/{}", self.bucket, self.prefix.trim_end_matches('/'))
+    }
+}
+
+/// An S3 location that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadS3Url(pub String);
+
+impl From<String> for BadS3Url {
+    fn from(s: String) -> Self {
+        BadS3Url(s)
+    }
+}
+
+impl From<&str> for BadS3Url {
+    fn from(s: &str) -> Self {
+        BadS3Url(s.to_string())
     }
 }
 

@@ -9,7 +9,9 @@
 //! A missing PostgreSQL or moto fails the tests with the reason; nothing is
 //! skipped.
 
+mod golden;
 mod harness;
+mod layers;
 mod masking;
 mod ops;
 mod review;

@@ -17,7 +17,7 @@ pub enum PathStep {
     All,
 }
 
-pub fn parse_json_path(p: &str) -> Result<Vec<PathStep>, String> {
+pub fn parse_json_path(p: &str) -> Result<Vec<PathStep>, super::super::OptionError> {
     let rest = p.strip_prefix('$').ok_or_else(|| format!("JSON path '{p}' must start with '$'"))?;
     let mut steps = Vec::new();
     let mut chars = rest.chars().peekable();
@@ -33,7 +33,7 @@ pub fn parse_json_path(p: &str) -> Result<Vec<PathStep>, String> {
                     chars.next();
                 }
                 if key.is_empty() {
-                    return Err(format!("JSON path '{p}' has an empty key"));
+                    return Err(format!("JSON path '{p}' has an empty key").into());
                 }
                 steps.push(PathStep::Key(key));
             }
@@ -55,7 +55,7 @@ pub fn parse_json_path(p: &str) -> Result<Vec<PathStep>, String> {
                     steps.push(PathStep::Key(key.to_string()));
                 }
             }
-            _ => return Err(format!("JSON path '{p}': unexpected '{c}'")),
+            _ => return Err(format!("JSON path '{p}': unexpected '{c}'").into()),
         }
     }
     Ok(steps)
