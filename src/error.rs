@@ -21,3 +21,29 @@ pub enum Fault {
 pub trait Classify {
     fn fault(&self) -> Fault;
 }
+
+/// Declares an error type that carries one message for the user (an option
+/// or a rule that cannot be used, named but never quoted with a value),
+/// with conversions from `String` and `&str` so that `?` and `.into()`
+/// build it.
+macro_rules! message_error {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+        #[error("{0}")]
+        pub struct $name(pub String);
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                $name(s)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                $name(s.to_string())
+            }
+        }
+    };
+}
+pub(crate) use message_error;

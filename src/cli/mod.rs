@@ -23,9 +23,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 pub use exit::{ExitStatus, Failure};
 
-/// Sanitized, consistent PostgreSQL snapshots: dump, compress, publish, restore.
+/// Sanitized, consistent PostgreSQL snapshots: dump, mask, scan for leaks, compress, publish, restore.
+///
+/// `create` reads a database in one read-only transaction and sends every table through one
+/// pipeline: COPY out, mask by the reviewed rules, probe for original values (the leak scan),
+/// gzip, store (a folder or S3); the manifest, written last, makes the snapshot visible.
+/// `restore`, `export` and `verify` read it back. Exit codes: 0 success, 1 usage,
+/// configuration or check failure, 2 runtime failure, 130 a second signal.
 #[derive(Debug, Parser)]
-#[command(name = "scrubsnap", version, about, long_about = None, propagate_version = true)]
+#[command(name = "scrubsnap", version, about, propagate_version = true)]
 struct Cli {
     /// Log format: human-readable text, or one JSON object per line for CI consoles.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SCRUBSNAP_LOG_FORMAT")]

@@ -18,22 +18,10 @@ pub use key::{KeyError, MaskKey, Permutation, Seeder};
 #[error("{0}")]
 pub struct MaskError(pub String);
 
-/// A masker's options are wrong, or it cannot be built for the column. Names the option, never a value.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct OptionError(pub String);
-
-impl From<String> for OptionError {
-    fn from(s: String) -> Self {
-        OptionError(s)
-    }
-}
-
-impl From<&str> for OptionError {
-    fn from(s: &str) -> Self {
-        OptionError(s.to_string())
-    }
-}
+crate::error::message_error!(
+    /// A masker's options are wrong, or it cannot be built for the column. Names the option, never a value.
+    OptionError
+);
 
 /// The broad type of a column, from `format_type()`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -327,22 +327,10 @@ fn build_masks(
     uncovered
 }
 
-/// A rule does not fit its column (type, length, uniqueness, NULL), or its masker cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Unfit(pub String);
-
-impl From<String> for Unfit {
-    fn from(s: String) -> Self {
-        Unfit(s)
-    }
-}
-
-impl From<&str> for Unfit {
-    fn from(s: &str) -> Self {
-        Unfit(s.to_string())
-    }
-}
+crate::error::message_error!(
+    /// A rule does not fit its column (type, length, uniqueness, NULL), or its masker cannot be built.
+    Unfit
+);
 
 pub fn check_and_build(
     m: &MaskRule,

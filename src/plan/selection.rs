@@ -59,22 +59,10 @@ struct Pattern {
     qualified: bool,
 }
 
-/// A table pattern that is not a valid glob.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BadPattern(pub String);
-
-impl From<String> for BadPattern {
-    fn from(s: String) -> Self {
-        BadPattern(s)
-    }
-}
-
-impl From<&str> for BadPattern {
-    fn from(s: &str) -> Self {
-        BadPattern(s.to_string())
-    }
-}
+crate::error::message_error!(
+    /// A table pattern that is not a valid glob.
+    BadPattern
+);
 
 impl Pattern {
     fn new(text: &str) -> Result<Self, BadPattern> {

@@ -70,22 +70,10 @@ impl fmt::Display for Problem {
 #[error("{}", .0.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("\n"))]
 pub struct RulesError(pub Vec<Problem>);
 
-/// One rule that cannot be read, before its position is known.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct RuleError(pub String);
-
-impl From<String> for RuleError {
-    fn from(s: String) -> Self {
-        RuleError(s)
-    }
-}
-
-impl From<&str> for RuleError {
-    fn from(s: &str) -> Self {
-        RuleError(s.to_string())
-    }
-}
+crate::error::message_error!(
+    /// One rule that cannot be read, before its position is known.
+    RuleError
+);
 
 /// What happens to a value the masker fails on.
 #[derive(Debug, Clone, PartialEq, Eq)]

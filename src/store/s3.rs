@@ -108,22 +108,10 @@ impl std::fmt::Display for S3Url {
     }
 }
 
-/// An S3 location that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct BadS3Url(pub String);
-
-impl From<String> for BadS3Url {
-    fn from(s: String) -> Self {
-        BadS3Url(s)
-    }
-}
-
-impl From<&str> for BadS3Url {
-    fn from(s: &str) -> Self {
-        BadS3Url(s.to_string())
-    }
-}
+crate::error::message_error!(
+    /// An S3 location that cannot be used.
+    BadS3Url
+);
 
 /// A bucket and prefix on S3.
 pub struct S3Store {
