@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use clap::ValueEnum;
 use scrubsnap::conn::ProcessEnv;
+use scrubsnap::leak::verdict::Verdict;
 use scrubsnap::plan::{Selection, TablePatterns};
-use scrubsnap::review;
+use scrubsnap::review::{self, scan, scan::Sample};
 use scrubsnap::rules::Rules;
 use scrubsnap::source::catalog::Catalog;
 use scrubsnap::source::session::{SourceSession, Timeouts};
@@ -31,9 +32,13 @@ pub struct CheckArgs {
     #[arg(long, value_enum, default_value_t = Format::Text, env = "SCRUBSNAP_CHECK_FORMAT")]
     format: Format,
 
-    /// Rows sampled per table to look for personal data in values (0: names only). Values are never printed.
+    /// Rows sampled per table, spread over it, to look for personal data in values and for kept columns that hold masked values (0: names only). Values are never printed.
     #[arg(long, default_value_t = 200, env = "SCRUBSNAP_SAMPLE")]
     sample: u64,
+
+    /// Run the leak analysis over every row, as create's leak scan does, instead of a sample: whatever check then passes, create on the same data publishes.
+    #[arg(long, env = "SCRUBSNAP_CHECK_FULL")]
+    full: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -68,9 +73,22 @@ pub async fn check(args: CheckArgs, _ctx: &Context) -> Result<(), Failure> {
         .map_err(|e| Failure::config(anyhow!("the rules' rows: skip tables break foreign keys:\n{e}")))?;
     let samples =
         review::sample(&session.client, &catalog, &selection.with_rows, args.sample).await.map_err(Failure::runtime)?;
-    session.close().await;
-    let report = review::check(&rules, &catalog, &selection, &samples, args.sample)
+    let plan = review::plan(&rules, &catalog, &selection)
         .map_err(|e| Failure::config(anyhow!("the rules cannot be applied:\n{e}")))?;
+    let sample = match (args.full, args.sample) {
+        (true, _) => Sample::Full,
+        (false, n) => Sample::Rows(n),
+    };
+    let leaks = match sample {
+        Sample::Rows(0) => Verdict::default(),
+        _ => scan::scan(&session.client, &catalog, &plan, &selection.with_rows, sample)
+            .await
+            .map_err(|e| Failure::classified(e, "the leak analysis failed"))?,
+    };
+    session.close().await;
+    let sampled_rows = if args.full { 0 } else { args.sample };
+    let evidence = review::Evidence { samples: &samples, sampled_rows, leaks: &leaks };
+    let report = review::check(&rules, &plan, &catalog, evidence);
     match args.format {
         Format::Text => print!("{}", review::render_text(&report)),
         Format::Markdown => print!("{}", review::render_markdown(&report)),
@@ -89,7 +107,14 @@ pub async fn init(args: InitArgs, _ctx: &Context) -> Result<(), Failure> {
     let all: std::collections::HashSet<u32> = catalog.tables.iter().map(|t| t.oid).collect();
     let samples = review::sample(&session.client, &catalog, &all, args.sample).await.map_err(Failure::runtime)?;
     let database = session.database.clone();
+    let sample = match args.sample {
+        0 => Sample::Rows(200),
+        n => Sample::Rows(n),
+    };
+    let text = review::init::rules(&session.client, &catalog, &samples, &database, sample)
+        .await
+        .map_err(|e| Failure::classified(e, "the leak analysis failed"))?;
     session.close().await;
-    print!("{}", review::init::render(&catalog, &samples, &database));
+    print!("{text}");
     Ok(())
 }

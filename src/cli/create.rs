@@ -82,11 +82,11 @@ pub struct Args {
     #[arg(long, env = "SCRUBSNAP_NO_LEAK_SCAN")]
     no_leak_scan: bool,
 
-    /// Memory for the leak scan's filter, in MiB (more: fewer false alarms on huge databases). Half as much again holds the probes of tables dumped before the filter is complete; past that, they go to a temporary file (--leak-scan-spill).
+    /// Memory for the leak scan's filter, in MiB. Every candidate it passes is confirmed exactly, so a crowded filter costs time, never a false alarm. Half as much again holds the probes of tables dumped before the filter is complete; past that, they go to a temporary file (--leak-scan-spill).
     #[arg(long, value_name = "MIB", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096), env = "SCRUBSNAP_LEAK_SCAN_MEMORY")]
     leak_scan_memory: u32,
 
-    /// Disk for the leak scan's probes past its memory, in MiB, in an unnamed temporary file (TMPDIR; 28 bytes a probe, no values); past that, files are read back before publishing. 0: never use the disk.
+    /// Disk for the leak scan's probes past its memory, in MiB, in an unnamed temporary file (TMPDIR; 21 bytes a probe, no values); past that, files are read back before publishing. 0: never use the disk.
     #[arg(long, value_name = "MIB", default_value_t = 1024, env = "SCRUBSNAP_LEAK_SCAN_SPILL")]
     leak_scan_spill: u64,
 

@@ -5,10 +5,11 @@
 use std::sync::Arc;
 
 use super::jobs::{self, Sizing};
-use super::leak::{LeakRun, Probed};
+use super::leak::{self, Probed};
 use super::workers::{Done, JobCx, Workers};
 use super::{scripts, CreateError, CreateOptions, Decided};
 use crate::conn::Env;
+use crate::leak::run::LeakRun;
 use crate::leak::LeakScan;
 use crate::progress::Progress;
 use crate::snapshot::manifest::{ChunkEntry, SchemaFiles};
@@ -38,10 +39,10 @@ pub async fn dump(
 ) -> Result<Dumped, CreateError> {
     let Decided { catalog, selection, plan, .. } = decided;
     let leak = match (&opts.masking, opts.leak_scan) {
-        (Some(_), Some(bytes)) => Some(LeakRun::new(bytes, opts.leak_spill)),
+        (Some(_), Some(bytes)) => Some(LeakRun::new(bytes, opts.leak_spill, catalog, plan)),
         _ => None,
     };
-    let remembers = |t: &catalog::Table| leak.is_some() && LeakRun::remembers(t, plan);
+    let remembers = |t: &catalog::Table| leak.as_ref().is_some_and(|l| l.remembers(t));
     let sizing = Sizing { selection, plan, jobs: opts.jobs, chunk_bytes: opts.chunk_bytes, remembers: &remembers };
     let jobs::JobPlan { mut tables, jobs } = jobs::plan(session, catalog, sizing).await?;
     let workers = Workers::new(jobs, session.server_version_num);
@@ -62,7 +63,7 @@ pub async fn dump(
     let probed = assemble(&mut tables, done, writer);
     let sequences = sequences(session, decided).await?;
     let leak_scan = match &leak {
-        Some(leak) => Some(leak.finish(writer, catalog, plan, &tables, probed, opts.jobs).await?),
+        Some(run) => Some(leak::finish(run, writer, catalog, plan, &tables, probed, opts.jobs).await?),
         None => None,
     };
     Ok(Dumped { schema, tables, sequences, leak_scan })
@@ -79,8 +80,7 @@ fn assemble(tables: &mut [TableEntry], mut done: Vec<Done>, writer: &mut Snapsho
         if let Some(probe) = probe.as_ref().map(Arc::as_ref) {
             let spilled = probe.spilled();
             if probe.finish_deferred() {
-                let (tested, hits) = probe.tally();
-                probed.insert(dumped.file.path.clone(), (tested, hits, spilled));
+                probed.insert(dumped.file.path.clone(), (probe.tally(), spilled));
             }
         }
         let entry = &mut tables[slot];

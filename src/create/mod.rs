@@ -109,8 +109,8 @@ pub enum CreateError {
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
     /// The leak scan found original values in the output (exit 1).
-    #[error("the leak scan found original values of masked columns in the snapshot, so it was not published: {}. Mask those columns (or give them the same rule as the column they copy)", .0.iter().map(|(c, n)| format!("{c} ({n} value(s))")).collect::<Vec<_>>().join(", "))]
-    Leak(Vec<(String, u64)>),
+    #[error("the leak scan found original values of masked columns in the snapshot, so it was not published:{}", .0.iter().map(|f| format!("\n- {}; {}", f.describe(), f.remedy())).collect::<String>())]
+    Leak(Vec<crate::leak::verdict::Finding>),
     /// The snapshot did not restore cleanly, so it was not published (exit 2).
     #[error("the snapshot failed its test restore, so it was not published: {0}")]
     Verify(crate::restore::RestoreError),

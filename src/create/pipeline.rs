@@ -137,7 +137,7 @@ fn encode_error(e: std::io::Error) -> PipelineError {
 
 /// The mask and leak stages of one stream: rows are split into fields only
 /// when something looks at them.
-enum Rows {
+pub(crate) enum Rows {
     /// Neither masked nor probed: batches go on as they came.
     Pass,
     /// Nothing masked, rows probed as they pass.
@@ -147,7 +147,7 @@ enum Rows {
 }
 
 impl Rows {
-    fn new(mask: Option<TableMask>, leak: Option<LeakObserver>) -> Self {
+    pub(crate) fn new(mask: Option<TableMask>, leak: Option<LeakObserver>) -> Self {
         match (mask.filter(|m| !m.columns.is_empty()), leak) {
             (None, None) => Rows::Pass,
             (None, Some(leak)) => Rows::Probed(leak),
@@ -158,7 +158,7 @@ impl Rows {
 
     /// The batch as it goes to the encoder: `batch` itself, or its masked
     /// rows written into `masked`.
-    fn process<'a>(&mut self, batch: &'a [u8], masked: &'a mut Vec<u8>) -> Result<&'a [u8], RowError> {
+    pub(crate) fn process<'a>(&mut self, batch: &'a [u8], masked: &'a mut Vec<u8>) -> Result<&'a [u8], RowError> {
         match self {
             Rows::Pass => Ok(batch),
             Rows::Probed(leak) => {
@@ -179,7 +179,7 @@ impl Rows {
     }
 
     /// Ends the stream of `table`: a last row without its newline is an error.
-    fn finish(&mut self, table: &str) -> Result<(), RowError> {
+    pub(crate) fn finish(&mut self, table: &str) -> Result<(), RowError> {
         match self {
             Rows::Pass => Ok(()),
             Rows::Probed(leak) => leak.finish(table),

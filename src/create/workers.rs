@@ -13,10 +13,10 @@ use tokio::sync::watch;
 use tokio_postgres::Client;
 
 use super::jobs::Job;
-use super::leak::LeakRun;
 use super::pipeline::{self, Part, Stages};
 use super::CreateError;
 use crate::conn::{ConnSpec, Env};
+use crate::leak::run::LeakRun;
 use crate::leak::TableProbe;
 use crate::plan::masking::MaskPlan;
 use crate::progress::Progress;

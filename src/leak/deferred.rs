@@ -5,11 +5,16 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::Slot;
-
-/// A queued probe: column (COPY position), field (the row number, telling
-/// the fields of a column apart) and where its bits are.
-pub type Queued = (usize, u64, Slot);
+/// A queued probe: the field's column (COPY position) and row (telling the
+/// fields of a column apart), the key's hash, and whether the key is the
+/// whole field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Queued {
+    pub column: u32,
+    pub whole: bool,
+    pub field: u64,
+    pub hash: u64,
+}
 
 /// The memory and disk a run's deferred probes may use, shared by all.
 #[derive(Clone)]
@@ -44,8 +49,8 @@ pub(super) struct Deferred {
 /// Bytes of one kept slot.
 pub const SLOT_BYTES: usize = std::mem::size_of::<Queued>();
 
-/// Bytes of one slot written to the temporary file: column, field, block, bits.
-pub const SPILLED_SLOT_BYTES: u64 = 4 + 8 + 8 + 8;
+/// Bytes of one probe written to the temporary file: column, whole, field, hash.
+pub const SPILLED_SLOT_BYTES: u64 = 4 + 1 + 8 + 8;
 
 impl Deferred {
     pub(super) fn new(budgets: Budgets) -> Self {
@@ -117,11 +122,11 @@ impl Deferred {
         }
         self.spilled_bytes.fetch_add(bytes, Ordering::Relaxed);
         let mut record = Vec::with_capacity(bytes as usize);
-        for &(column, field, slot) in batch {
-            record.extend_from_slice(&(column as u32).to_le_bytes());
-            record.extend_from_slice(&field.to_le_bytes());
-            record.extend_from_slice(&(slot.base as u64).to_le_bytes());
-            record.extend_from_slice(&slot.h2.to_le_bytes());
+        for q in batch {
+            record.extend_from_slice(&q.column.to_le_bytes());
+            record.push(u8::from(q.whole));
+            record.extend_from_slice(&q.field.to_le_bytes());
+            record.extend_from_slice(&q.hash.to_le_bytes());
         }
         let Ok(mut file) = self.spill.lock() else { return false };
         if file.is_none() {
@@ -151,8 +156,8 @@ impl Deferred {
                 Err(e) => return Err(e),
             }
             let word = |at: usize| u64::from_le_bytes(record[at..at + 8].try_into().unwrap_or_default());
-            let column = u32::from_le_bytes(record[..4].try_into().unwrap_or_default()) as usize;
-            batch.push((column, word(4), Slot { base: word(12) as usize, h2: word(20) }));
+            let column = u32::from_le_bytes(record[..4].try_into().unwrap_or_default());
+            batch.push(Queued { column, whole: record[4] != 0, field: word(5), hash: word(13) });
             if batch.len() == 4096 {
                 lookup(&mut batch);
             }

@@ -3,6 +3,43 @@
 //! identifying tokens (emails, runs of six digits or more) and the digits of
 //! its phone-like spans; a field is looked up the same way, or whole only
 //! for types without words.
+//!
+//! What a remembered key is matters for the verdict ([`Shape`]): an email,
+//! a phone number's digits or a long number identifies on its own; a whole
+//! original of two words or more, or with digits (a full name, a street
+//! address), identifies when its column's values are mostly distinct; a
+//! single word (a first name, a city) identifies nobody alone, and counts
+//! only when a kept column is a copy of such words.
+
+/// What kind of key a remembered original gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    /// An email address, a run of six digits or more, a phone number's
+    /// digits: evidence wherever it is found.
+    Identifying,
+    /// A whole original of two words or more, or with digits: a full name,
+    /// a street address.
+    Phrase,
+    /// A whole original of one word without digits: a first name, a city.
+    Word,
+}
+
+impl Shape {
+    /// The shape of a whole original.
+    pub fn of_whole(value: &[u8]) -> Shape {
+        let text = String::from_utf8_lossy(value);
+        if identifying(text.trim()) {
+            return Shape::Identifying;
+        }
+        let words = text.split_whitespace().count();
+        if words >= 2 || value.iter().any(u8::is_ascii_digit) {
+            Shape::Phrase
+        } else {
+            Shape::Word
+        }
+    }
+}
 
 /// Whether `needle` occurs in `hay`. Fields and keys are short: finding the
 /// first byte and comparing beats building a substring searcher per key.

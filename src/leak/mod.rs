@@ -28,13 +28,18 @@ pub mod bloom;
 mod deferred;
 pub mod keys;
 pub mod observer;
+pub mod origins;
 pub mod probe;
 pub mod readback;
+pub mod run;
+pub mod verdict;
 
-pub use bloom::{Bloom, Slot};
+pub use bloom::{Bloom, Key};
 pub use deferred::{Budgets, Queued, SLOT_BYTES, SPILLED_SLOT_BYTES};
+pub use keys::Shape;
 pub use observer::LeakObserver;
-pub use probe::{Probe, TableProbe};
+pub use origins::Origins;
+pub use probe::{Probe, TableProbe, Tally};
 
 /// Default filter size.
 pub const DEFAULT_BYTES: usize = 32 * 1024 * 1024;
@@ -47,11 +52,25 @@ pub struct LeakScan {
     /// were all set already is not counted again).
     pub remembered: u64,
     pub filter_bytes: u64,
-    /// Per probe, for the number remembered.
+    /// An upper bound on the filter's false-positive rate per probe, for
+    /// the number remembered; each candidate is confirmed exactly, so this
+    /// is a cost, never a false alarm.
     pub false_positive_rate: f64,
     pub fields_tested: u64,
-    /// (table.column, hits); empty when the scan passed.
+    /// (table.column, hits) of a blocking result; empty in a published
+    /// snapshot (format version 2 and earlier only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hits: Vec<(String, u64)>,
+    /// Distinct keys of kept fields that the filter passed.
+    #[serde(default)]
+    pub candidates: u64,
+    /// Of those, the ones confirmed equal to a remembered original.
+    #[serde(default)]
+    pub confirmed: u64,
+    /// Every kept column holding original values, with what it is: in a
+    /// published snapshot, coincidences and acknowledged matches only.
+    #[serde(default)]
+    pub findings: Vec<verdict::Finding>,
 }
 
 /// Why the leak scan could not test a file (a hit is not an error here:
@@ -74,4 +93,6 @@ pub enum LeakError {
         #[source]
         source: tokio::task::JoinError,
     },
+    #[error("leak scan: confirming candidates: {0}")]
+    Confirm(#[source] std::io::Error),
 }

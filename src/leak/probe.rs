@@ -1,8 +1,9 @@
 //! Probing rows as they are dumped: how each column is probed, and the
 //! per-file tally of fields tested and hits.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::deferred::{Budgets, Deferred, Queued};
 use super::Bloom;
@@ -39,33 +40,88 @@ impl Probe {
 
 /// Probing rows as they are dumped: the same test as reading the file
 /// back, without reading it back. For a table that starts after the filter
-/// is complete (every table with remembered columns is dumped), slots are
+/// is complete (every table with remembered columns is dumped), keys are
 /// looked up at once; for one dumped while the filter still fills
-/// ([`TableProbe::deferred`]), they are kept, within a memory budget shared by
-/// the run, and looked up at the end ([`TableProbe::finish_deferred`]).
+/// ([`TableProbe::deferred`]), they are kept, within budgets shared by the
+/// run, and looked up at the end ([`TableProbe::finish_deferred`]). A key
+/// the filter passes is a candidate, confirmed or dismissed at the end.
 pub struct TableProbe {
     probes: Vec<Probe>,
     bloom: Arc<Bloom>,
-    tested: AtomicU64,
-    hits: Vec<AtomicU64>,
+    /// Fields tested, per column.
+    tested: Vec<AtomicU64>,
+    found: Mutex<Found>,
     deferred: Option<Deferred>,
+}
+
+/// Distinct candidate keys kept per column; past this they are counted
+/// only (the verdict extrapolates from those kept).
+pub const MAX_CANDIDATES: usize = 100_000;
+
+/// A key of a kept field that the filter passed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Candidate {
+    /// Fields (rows) in which it was found.
+    pub rows: u64,
+    /// Found as a whole field (else inside one: a token, a phone number).
+    pub whole: bool,
+}
+
+/// The candidates of one stream, per column.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub columns: Vec<HashMap<u64, Candidate>>,
+    /// Candidate fields past [`MAX_CANDIDATES`] distinct keys, per column.
+    pub overflow: Vec<u64>,
+}
+
+impl Found {
+    fn new(columns: usize) -> Self {
+        Found { columns: vec![HashMap::new(); columns], overflow: vec![0; columns] }
+    }
+
+    /// Adds another stream's candidates of the same table.
+    pub fn merge(&mut self, other: Found) {
+        for (i, map) in other.columns.into_iter().enumerate() {
+            if i >= self.columns.len() {
+                self.columns.push(HashMap::new());
+                self.overflow.push(0);
+            }
+            for (hash, c) in map {
+                let mine = self.columns[i].entry(hash).or_default();
+                mine.rows += c.rows;
+                mine.whole |= c.whole;
+            }
+        }
+        for (i, n) in other.overflow.into_iter().enumerate() {
+            self.overflow[i] += n;
+        }
+    }
+}
+
+/// What one stream's probe found: fields tested and candidates per column.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub tested: Vec<u64>,
+    pub found: Found,
 }
 
 impl TableProbe {
     pub fn new(probes: Vec<Probe>, bloom: Arc<Bloom>) -> Self {
-        let hits = probes.iter().map(|_| AtomicU64::new(0)).collect();
-        TableProbe { probes, bloom, tested: AtomicU64::new(0), hits, deferred: None }
+        let tested = probes.iter().map(|_| AtomicU64::new(0)).collect();
+        let found = Mutex::new(Found::new(probes.len()));
+        TableProbe { probes, bloom, tested, found, deferred: None }
     }
 
     /// A probe whose lookups wait for [`TableProbe::finish_deferred`],
-    /// keeping its slots within the run's `budgets`.
+    /// keeping its keys within the run's `budgets`.
     pub fn deferred(probes: Vec<Probe>, bloom: Arc<Bloom>, budgets: Budgets) -> Self {
         let mut probe = TableProbe::new(probes, bloom);
         probe.deferred = Some(Deferred::new(budgets));
         probe
     }
 
-    /// Looks up the kept slots, in memory and spilled, once the filter is
+    /// Looks up the kept keys, in memory and spilled, once the filter is
     /// complete. False when both budgets ran out or the temporary file
     /// failed (the file must then be read back).
     pub fn finish_deferred(&self) -> bool {
@@ -75,7 +131,7 @@ impl TableProbe {
         }
     }
 
-    /// Whether some of the kept slots went to the temporary file.
+    /// Whether some of the kept keys went to the temporary file.
     pub fn spilled(&self) -> bool {
         self.deferred.as_ref().is_some_and(Deferred::spilled)
     }
@@ -85,7 +141,7 @@ impl TableProbe {
         self.probes.get(i).copied().unwrap_or(Probe::Skip)
     }
 
-    /// Queues the slots of one field's value (COPY-decoded) into `batch`;
+    /// Queues the keys of one field's value (COPY-decoded) into `batch`;
     /// `field` tells the fields of a column apart (the row number). Returns
     /// whether the field is tested; the caller counts them
     /// ([`TableProbe::count_tested`]), once per batch rather than per field.
@@ -94,28 +150,34 @@ impl TableProbe {
         if how == Probe::Skip {
             return false;
         }
-        self.bloom.slots(value, how, |slot| batch.push((i, field, slot)));
+        let column = i as u32;
+        self.bloom.probes(value, how, |hash, whole| batch.push(Queued { column, whole, field, hash }));
         true
     }
 
-    /// Queues the slots of a masker's output that carry something of the
-    /// field's `original` ([`Bloom::kept_slots`]), as [`TableProbe::queue`] does.
+    /// Queues the keys of a masker's output that carry something of the
+    /// field's `original` ([`Bloom::kept_probes`]), as [`TableProbe::queue`] does.
     pub fn queue_kept(&self, i: usize, field: u64, output: &[u8], original: &[u8], batch: &mut Vec<Queued>) -> bool {
         let how = self.probe(i);
         if how == Probe::Skip {
             return false;
         }
-        self.bloom.kept_slots(output, original, how, |slot| batch.push((i, field, slot)));
+        let column = i as u32;
+        self.bloom.kept_probes(output, original, how, |hash, whole| batch.push(Queued { column, whole, field, hash }));
         true
     }
 
-    /// Adds fields tested.
-    pub fn count_tested(&self, n: u64) {
-        self.tested.fetch_add(n, Ordering::Relaxed);
+    /// Adds fields tested, per column.
+    pub fn count_tested(&self, per_column: &mut [u64]) {
+        for (counter, n) in self.tested.iter().zip(per_column.iter_mut()) {
+            if *n > 0 {
+                counter.fetch_add(std::mem::take(n), Ordering::Relaxed);
+            }
+        }
     }
 
-    /// Looks up a batch of queued slots, counting each field with a hit
-    /// once; a deferred probe keeps them instead.
+    /// Looks up a batch of queued keys, keeping the candidates; a deferred
+    /// probe keeps the keys instead, until the filter is complete.
     pub fn check(&self, batch: &mut Vec<Queued>) {
         match &self.deferred {
             None => self.lookup(batch),
@@ -124,20 +186,41 @@ impl TableProbe {
     }
 
     fn lookup(&self, batch: &mut Vec<Queued>) {
-        let mut last_hit = None;
-        for (column, field, slot) in batch.drain(..) {
-            if last_hit != Some((column, field)) && self.bloom.contains(slot) {
-                if let Some(h) = self.hits.get(column) {
-                    h.fetch_add(1, Ordering::Relaxed);
-                }
-                last_hit = Some((column, field));
+        let mut hits: Vec<Queued> = Vec::new();
+        for q in batch.drain(..) {
+            if self.bloom.contains(q.hash) {
+                hits.push(q);
             }
+        }
+        if hits.is_empty() {
+            return;
+        }
+        let Ok(mut found) = self.found.lock() else { return };
+        let mut last = None;
+        for q in hits {
+            // A key found twice in one field counts once.
+            if last == Some((q.column, q.field, q.hash)) {
+                continue;
+            }
+            last = Some((q.column, q.field, q.hash));
+            let column = q.column as usize;
+            let Some(map) = found.columns.get_mut(column) else { continue };
+            if map.len() >= MAX_CANDIDATES && !map.contains_key(&q.hash) {
+                found.overflow[column] += 1;
+                continue;
+            }
+            let c = map.entry(q.hash).or_default();
+            c.rows += 1;
+            c.whole |= q.whole;
         }
     }
 
-    /// Fields tested and hits per column so far.
-    pub fn tally(&self) -> (u64, Vec<u64>) {
-        (self.tested.load(Ordering::Relaxed), self.hits.iter().map(|h| h.load(Ordering::Relaxed)).collect())
+    /// Fields tested and candidates per column so far.
+    pub fn tally(&self) -> Tally {
+        Tally {
+            tested: self.tested.iter().map(|t| t.load(Ordering::Relaxed)).collect(),
+            found: self.found.lock().map(|f| f.clone()).unwrap_or_default(),
+        }
     }
 }
 
@@ -162,13 +245,61 @@ mod tests {
             }
             // The filter is complete only now, as when other tables remember originals.
             bloom.remember("alice@example.com");
-            inline.count_tested(2000);
-            (inline.spilled(), inline.finish_deferred(), inline.tally())
+            inline.count_tested(&mut [1000, 1000]);
+            let (spilled, finished) = (inline.spilled(), inline.finish_deferred());
+            let tally = inline.tally();
+            let rows: Vec<u64> = tally.found.columns.iter().map(|m| m.values().map(|c| c.rows).sum()).collect();
+            (spilled, finished, (tally.tested, rows))
         };
-        assert_eq!(probe(1 << 20, 0), (false, true, (2000, vec![0, 100])));
-        assert_eq!(probe(0, 1 << 20), (true, true, (2000, vec![0, 100])), "all through the temporary file");
-        assert_eq!(probe(150, 1 << 20), (true, true, (2000, vec![0, 100])), "part in memory, part on disk");
+        let found = (vec![1000, 1000], vec![0, 100]);
+        assert_eq!(probe(1 << 20, 0), (false, true, found.clone()));
+        assert_eq!(probe(0, 1 << 20), (true, true, found.clone()), "all through the temporary file");
+        assert_eq!(probe(150, 1 << 20), (true, true, found), "part in memory, part on disk");
         assert!(!probe(0, 1000).1, "past both budgets the file must be read back");
+    }
+
+    /// The rate the manifest records bounds what the filter does: random
+    /// values never remembered, probed through the deferred path (kept in
+    /// memory, then in the temporary file) and at once, pass the filter no
+    /// more often than it says. And none of them is ever confirmed.
+    #[test]
+    fn the_recorded_false_positive_rate_is_an_upper_bound() {
+        for (n, spill) in [(20_000u64, false), (60_000, true), (150_000, true)] {
+            let bloom = Arc::new(Bloom::new(64 << 10));
+            let origins = crate::leak::Origins::new(vec!["t.c".into()]);
+            let mut batch = Vec::new();
+            for i in 0..n {
+                bloom.queue_remember(&format!("remembered value {i}"), 0, &mut batch);
+            }
+            bloom.remember_batch(&mut batch);
+            origins.write(&batch);
+            let bound = bloom.false_positive_rate();
+            let m = 200_000u64;
+            let budgets = Budgets::new(if spill { 1000 * crate::leak::SLOT_BYTES } else { 1 << 30 }, 1 << 30);
+            let deferred = TableProbe::deferred(vec![Probe::Whole], Arc::clone(&bloom), budgets);
+            let at_once = TableProbe::new(vec![Probe::Whole], Arc::clone(&bloom));
+            let mut queued = Vec::new();
+            for probe in [&deferred, &at_once] {
+                for i in 0..m {
+                    probe.queue(0, i, format!("probed value {i} of {n}").as_bytes(), &mut queued);
+                    if queued.len() >= 4096 {
+                        probe.check(&mut queued);
+                    }
+                }
+                probe.check(&mut queued);
+            }
+            assert_eq!(deferred.spilled(), spill);
+            assert!(deferred.finish_deferred());
+            for probe in [&deferred, &at_once] {
+                let found = probe.tally().found;
+                let passed: u64 = found.columns[0].values().map(|c| c.rows).sum::<u64>() + found.overflow[0];
+                let observed = passed as f64 / m as f64;
+                let slack = 4.0 * (bound / m as f64).sqrt() + 1.0 / m as f64;
+                assert!(observed <= bound + slack, "n {n}: {observed} passed, the bound says {bound}");
+                let keys = found.columns[0].keys().copied().collect();
+                assert!(origins.confirm(&keys).unwrap().is_empty(), "a value never remembered was confirmed");
+            }
+        }
     }
 
     #[test]
@@ -253,7 +384,7 @@ mod registry_claims {
                 let bloom = Bloom::new(1 << 16);
                 bloom.remember(&input);
                 let mut hit = false;
-                bloom.slots(output.as_bytes(), Probe::Full, |slot| hit |= bloom.contains(slot));
+                bloom.probes(output.as_bytes(), Probe::Full, |hash, _| hit |= bloom.contains(hash));
                 assert!(
                     !hit,
                     "masker {} claims to generate, but its output for {input:?} carries the input: {output:?}",

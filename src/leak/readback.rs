@@ -3,25 +3,26 @@
 
 use std::sync::Arc;
 
-use super::{Bloom, LeakError, LeakObserver, Probe, TableProbe};
+use super::probe::Tally;
+use super::{Bloom, LeakError, LeakObserver, Origins, Probe, TableProbe};
 use crate::store::ObjectReader;
 
 /// Reads one data file back and probes each field as `probes` says for its
 /// column, on a blocking thread (so files are scanned in parallel), the way
-/// rows are probed as they are dumped. Returns the number of fields tested
-/// and the hits per column.
+/// rows are probed as they are dumped. Returns the fields tested and the
+/// candidates per column.
 pub async fn scan_file(
     reader: ObjectReader,
     path: &str,
     table: String,
     probes: Vec<Probe>,
     bloom: Arc<Bloom>,
-) -> Result<(u64, Vec<u64>), LeakError> {
+) -> Result<Tally, LeakError> {
     let mut chunks = crate::encode::decompress_stream(reader, 4);
     let file = path.to_string();
     let task = tokio::task::spawn_blocking(move || {
         let probe = Arc::new(TableProbe::new(probes, Arc::clone(&bloom)));
-        let mut rows = LeakObserver::new(bloom, Vec::new(), Arc::clone(&probe));
+        let mut rows = LeakObserver::new(bloom, Arc::new(Origins::new(Vec::new())), Vec::new(), Arc::clone(&probe));
         while let Some(chunk) = chunks.blocking_recv() {
             let chunk = chunk.map_err(|source| LeakError::Read { path: file.clone(), source })?;
             rows.observe_rows(&chunk);

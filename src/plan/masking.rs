@@ -44,6 +44,9 @@ pub enum Coverage {
     },
     Kept {
         reason: Option<String>,
+        /// Masked columns it may share values with (acknowledged).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        may_contain: Vec<String>,
     },
     Uncovered,
     /// The table's rows are not dumped.
@@ -92,6 +95,7 @@ pub fn build(
     let mut assigned = assign(rules, catalog, &table_rules, &mut plan);
     spread_along_keys(catalog, &mut assigned, &mut problems);
     let uncovered = build_masks(catalog, with_rows, key, &assigned, &mut plan, &mut problems);
+    check_acknowledgements(&assigned, catalog, &plan, &mut problems);
     if !uncovered.is_empty() {
         let msg = format!("{} column(s) have no rule: {}", uncovered.len(), uncovered.join(", "));
         if rules.strict {
@@ -270,6 +274,32 @@ fn spread_along_keys(catalog: &Catalog, assigned: &mut BTreeMap<(u32, String), A
     }
 }
 
+/// Step 5: an acknowledgement (`may_contain`) names masked columns.
+fn check_acknowledgements(
+    assigned: &BTreeMap<(u32, String), Assigned>,
+    catalog: &Catalog,
+    plan: &MaskPlan,
+    problems: &mut Vec<Problem>,
+) {
+    let masked: HashSet<String> = plan
+        .coverage
+        .iter()
+        .filter(|c| matches!(c.coverage, Coverage::Masked { .. }))
+        .map(|c| format!("{}.{}", c.table, c.column))
+        .collect();
+    for ((oid, column), a) in assigned {
+        let ColumnRule::Keep { may_contain, .. } = &a.rule else { continue };
+        let table = catalog.table(*oid).map(Table::display_name).unwrap_or_default();
+        for name in may_contain {
+            if !masked.contains(name) {
+                problems.push(a.origin.problem(format!(
+                    "{table}.{column}: may_contain names {name}, which is not a masked column (write schema.table.column of a column the rules mask)"
+                )));
+            }
+        }
+    }
+}
+
 /// Step 4: every masked column checked against its column and built, and
 /// every column's coverage recorded; returns the columns without a rule.
 fn build_masks(
@@ -294,7 +324,9 @@ fn build_masks(
                     uncovered.push(format!("{}.{}", t.display_name(), c.name));
                     Coverage::Uncovered
                 }
-                Some(Assigned { rule: ColumnRule::Keep { reason }, .. }) => Coverage::Kept { reason: reason.clone() },
+                Some(Assigned { rule: ColumnRule::Keep { reason, may_contain }, .. }) => {
+                    Coverage::Kept { reason: reason.clone(), may_contain: may_contain.clone() }
+                }
                 Some(Assigned { rule: ColumnRule::Mask(m), why, origin }) => {
                     let domain = m.domain.clone().unwrap_or_else(|| DEFAULT_DOMAIN.to_string());
                     if let Some(d) = &m.domain {

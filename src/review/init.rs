@@ -7,11 +7,13 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::mask::{ColumnInfo, MaskKey, TypeClass};
+use crate::plan::masking::Coverage;
 use crate::plan::masking::{check_and_build, DEFAULT_DOMAIN};
-use crate::rules::{MaskRule, OnErrorSpec};
+use crate::rules::{MaskRule, OnErrorSpec, Rules};
 use crate::source::catalog::{Catalog, Column, RelKind, Table};
 
 use super::detect::{self, Kind, SampleStats};
+use super::scan::{scan, Sample, ScanError};
 use super::MIN_SHARE;
 
 enum Suggestion {
@@ -128,11 +130,133 @@ fn table_key(t: &Table) -> String {
 /// A suggestion per column, with the reason for it.
 type Suggestions = HashMap<(u32, String), (Suggestion, String)>;
 
-/// Writes the starting rules file.
+/// Writes the starting rules file from the names and sampled values alone.
 pub fn render(catalog: &Catalog, samples: &HashMap<(u32, String), SampleStats>, database: &str) -> String {
     let suggestions = suggest(catalog, samples);
     let inherits = inherited(catalog, &suggestions);
-    write(catalog, &suggestions, &inherits, database)
+    write(catalog, &suggestions, &inherits, &HashMap::new(), database)
+}
+
+/// Writes a starting rules file that `create` will publish: the
+/// suggestions from names and sampled values, then the leak analysis
+/// `check` runs, over `sample` rows of every table. A kept column that holds
+/// copies of a masked column gets the same rule (and so the same values);
+/// one whose text holds emails or phone numbers is scrubbed; one that only
+/// shares some words or values is kept, with a comment saying so. A few
+/// rounds, until the analysis finds nothing that would block.
+pub async fn rules(
+    client: &tokio_postgres::Client,
+    catalog: &Catalog,
+    samples: &HashMap<(u32, String), SampleStats>,
+    database: &str,
+    sample: Sample,
+) -> Result<String, ScanError> {
+    let mut suggestions = suggest(catalog, samples);
+    let mut notes: HashMap<(u32, String), String> = HashMap::new();
+    let by_name: HashMap<String, (u32, String)> = catalog
+        .tables
+        .iter()
+        .flat_map(|t| {
+            t.columns.iter().map(move |c| (format!("{}.{}", t.display_name(), c.name), (t.oid, c.name.clone())))
+        })
+        .collect();
+    let all: HashSet<u32> = catalog.tables.iter().filter(|t| t.kind == RelKind::Table).map(|t| t.oid).collect();
+    let key = MaskKey::ephemeral();
+    for _round in 0..4 {
+        let inherits = inherited(catalog, &suggestions);
+        let text = write(catalog, &suggestions, &inherits, &notes, database);
+        let Ok(rules) = Rules::from_str("rules init", &text) else { return Ok(text) };
+        let mut lenient = rules.clone();
+        lenient.strict = false;
+        let Ok(plan) = crate::plan::masking::build(&lenient, catalog, &all, &key) else { return Ok(text) };
+        let verdict = scan(client, catalog, &plan, &all, sample).await?;
+        let mut changed = false;
+        for f in &verdict.findings {
+            let (Some(kept), Some(source)) = (by_name.get(&f.column), by_name.get(&f.source)) else { continue };
+            if !f.evidence.blocks() {
+                let note = format!(
+                    "shares {} of {} sampled values with {} ({})",
+                    f.rows,
+                    f.tested,
+                    f.source,
+                    if f.whole_values { "a coincidence, not a copy" } else { "words inside its text" }
+                );
+                let entry = notes.entry(kept.clone()).or_default();
+                if !entry.contains(&f.source) {
+                    match entry.is_empty() {
+                        true => *entry = format!("{note}: kept, review"),
+                        false => *entry = entry.replace(": kept, review", &format!("; {note}: kept, review")),
+                    }
+                }
+                continue;
+            }
+            if let Some(rule) = remedy(catalog, &suggestions, &plan, kept, source, f) {
+                notes.insert(
+                    kept.clone(),
+                    format!("holds values of {} in {} of {} sampled rows: masked like it", f.source, f.rows, f.tested),
+                );
+                suggestions.insert(kept.clone(), (Suggestion::Mask(rule), String::new()));
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let inherits = inherited(catalog, &suggestions);
+    Ok(write(catalog, &suggestions, &inherits, &notes, database))
+}
+
+/// The rule for a kept column that would block: the masked column's own
+/// rule when it holds copies of its values and the rule fits; `pii_scrub`
+/// for text that holds emails or phone numbers inside it.
+fn remedy(
+    catalog: &Catalog,
+    suggestions: &Suggestions,
+    plan: &crate::plan::masking::MaskPlan,
+    kept: &(u32, String),
+    source: &(u32, String),
+    finding: &crate::leak::verdict::Finding,
+) -> Option<String> {
+    let t = catalog.table(kept.0)?;
+    let c = t.columns.iter().find(|c| c.name == kept.1)?;
+    let unique = catalog.unique_columns.contains(kept);
+    let info = ColumnInfo::from_type(&c.type_name, c.not_null, unique);
+    let key = MaskKey::ephemeral();
+    let fits = |r: &MaskRule| check_and_build(r, &info, DEFAULT_DOMAIN, &key, &finding.column).is_ok();
+    let inside_text = finding.shape == crate::leak::Shape::Identifying && !finding.whole_values;
+    if !inside_text {
+        let like = match suggestions.get(source) {
+            Some((Suggestion::Mask(yaml), _)) => Some(yaml.clone()),
+            _ => plan.coverage.iter().find_map(|cov| match &cov.coverage {
+                Coverage::Masked { masker, .. }
+                    if catalog.table(source.0).is_some_and(|s| s.display_name() == cov.table)
+                        && cov.column == source.1 =>
+                {
+                    Some(masker.clone())
+                }
+                _ => None,
+            }),
+        };
+        if let Some(yaml) = like {
+            let rule = parse_rule(&yaml)?;
+            if fits(&rule) {
+                return Some(yaml);
+            }
+        }
+    }
+    let scrub = rule("pii_scrub", &[]);
+    fits(&scrub).then(|| yaml_of(&scrub))
+}
+
+/// A column rule as `rules init` writes it, read back.
+fn parse_rule(yaml: &str) -> Option<MaskRule> {
+    let text = format!("version: 1\ntables:\n  x.y:\n    columns:\n      c: {yaml}\n");
+    let rules = Rules::from_str("rule", &text).ok()?;
+    match rules.tables.first()?.rule.columns.get("c")? {
+        crate::rules::ColumnRule::Mask(m) => Some(m.clone()),
+        _ => None,
+    }
 }
 
 /// A rule for every column: a masker that fits where the name or the
@@ -223,6 +347,7 @@ fn write(
     catalog: &Catalog,
     suggestions: &Suggestions,
     inherits: &HashMap<(u32, String), String>,
+    notes: &HashMap<(u32, String), String>,
     database: &str,
 ) -> String {
     let mut out = format!(
@@ -240,11 +365,17 @@ fn write(
         for c in t.columns.iter().filter(|c| !c.generated) {
             let k = (t.oid, c.name.clone());
             let key = yaml_key(&c.name);
+            if let Some(note) = notes.get(&k) {
+                out.push_str(&format!("      # {note}\n"));
+            }
             if let Some(from) = inherits.get(&k) {
                 out.push_str(&format!("      # {key}: masked like {from}, through its foreign key\n"));
                 continue;
             }
             match suggestions.get(&k) {
+                Some((Suggestion::Mask(yaml), why)) if why.is_empty() => {
+                    out.push_str(&format!("      {key}: {yaml}\n"));
+                }
                 Some((Suggestion::Mask(yaml), why)) => {
                     out.push_str(&format!("      # {why}\n      {key}: {yaml}\n"));
                 }

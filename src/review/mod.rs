@@ -7,13 +7,15 @@
 
 pub mod detect;
 pub mod init;
+pub mod scan;
 
 use std::collections::{BTreeMap, HashMap};
 
 use tokio_postgres::Client;
 
+use crate::leak::verdict::{Finding, Verdict};
 use crate::mask::{ColumnInfo, MaskKey, TypeClass};
-use crate::plan::masking::{self, Coverage, Why};
+use crate::plan::masking::{self, Coverage, MaskPlan, Why};
 use crate::plan::Selection;
 use crate::rules::{Rules, RulesError};
 use crate::source::catalog::{Catalog, RelKind, Table};
@@ -47,6 +49,10 @@ pub struct ColumnReport {
     pub roles: Vec<String>,
     pub coverage: Coverage,
     pub suspected: Vec<Suspicion>,
+    /// Masked columns whose original values this column holds (from the
+    /// leak analysis), with the verdict `create` would give.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub holds: Vec<Finding>,
     /// Why this column fails the check, if it does.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -57,13 +63,17 @@ pub struct ColumnReport {
 pub struct Report {
     pub strict: bool,
     pub rules_sha256: String,
+    /// Rows per table sampled for the values (0: every row, `--full`).
     pub sampled_rows_per_table: u64,
+    /// The leak analysis over the same rows: candidates and confirmed matches.
+    pub leak_candidates: u64,
+    pub leak_confirmed: u64,
     pub columns: Vec<ColumnReport>,
     pub passed: bool,
 }
 
-/// Samples up to `limit` rows of every text-like column of the tables whose
-/// rows are dumped.
+/// Samples up to `limit` rows, spread over each table, of every text-like
+/// column of the tables whose rows are dumped.
 pub async fn sample(
     client: &Client,
     catalog: &Catalog,
@@ -90,7 +100,8 @@ pub async fn sample(
             continue;
         }
         let select: Vec<String> = cols.iter().map(|c| format!("{}::text", sql::ident(c))).collect();
-        let q = format!("SELECT {} FROM ONLY {} LIMIT {limit}", select.join(", "), t.qualified());
+        let (tablesample, limit) = scan::sampling(t, scan::Sample::Rows(limit));
+        let q = format!("SELECT {} FROM ONLY {}{tablesample}{limit}", select.join(", "), t.qualified());
         let rows = client
             .query(&q, &[])
             .await
@@ -130,20 +141,28 @@ pub fn roles(catalog: &Catalog) -> HashMap<(u32, String), Vec<String>> {
     out
 }
 
-/// Checks the rules against the catalog and samples; the report says
-/// whether the check passed. Rules that cannot apply at all are an error,
-/// as in `create`.
-pub fn check(
-    rules: &Rules,
-    catalog: &Catalog,
-    selection: &Selection,
-    samples: &HashMap<(u32, String), SampleStats>,
-    sampled_rows: u64,
-) -> Result<Report, RulesError> {
-    // Coverage needs the plan without strict's refusal; strict is judged below.
+/// The masking plan `check` judges: the rules as `create` would apply them,
+/// with strict's refusal left to the report, and a key of its own (check
+/// never writes a masked value anywhere).
+pub fn plan(rules: &Rules, catalog: &Catalog, selection: &Selection) -> Result<MaskPlan, RulesError> {
     let mut lenient = rules.clone();
     lenient.strict = false;
-    let plan = masking::build(&lenient, catalog, &selection.with_rows, &MaskKey::ephemeral())?;
+    masking::build(&lenient, catalog, &selection.with_rows, &MaskKey::ephemeral())
+}
+
+/// What `check` looked at besides the rules.
+pub struct Evidence<'a> {
+    pub samples: &'a HashMap<(u32, String), SampleStats>,
+    pub sampled_rows: u64,
+    /// The leak analysis over the samples (or every row).
+    pub leaks: &'a Verdict,
+}
+
+/// Checks the rules' `plan` against the catalog and what was sampled; the
+/// report says whether the check passed: every suspected column masked or
+/// kept with a reason, under strict every column covered, and no kept
+/// column holding original values `create`'s leak scan would refuse.
+pub fn check(rules: &Rules, plan: &MaskPlan, catalog: &Catalog, evidence: Evidence) -> Report {
     let roles = roles(catalog);
     let by_name: BTreeMap<(String, String), &Table> =
         catalog.tables.iter().map(|t| ((t.display_name(), String::new()), t)).collect();
@@ -156,21 +175,14 @@ pub fn check(
             .into_iter()
             .map(|kind| Suspicion { kind, from: "name", share: None })
             .collect();
-        if let Some(stats) = samples.get(&(t.oid, cov.column.clone())) {
+        if let Some(stats) = evidence.samples.get(&(t.oid, cov.column.clone())) {
             for (kind, share) in stats.suspected(MIN_SHARE) {
                 suspected.push(Suspicion { kind, from: "values", share: Some((share * 1000.0).round() / 1000.0) });
             }
         }
-        let failure = match &cov.coverage {
-            Coverage::Uncovered if !suspected.is_empty() => {
-                Some("suspected personal data, and no rule covers it".to_string())
-            }
-            Coverage::Uncovered if rules.strict => Some("strict: no rule covers it".to_string()),
-            Coverage::Kept { reason: None } if !suspected.is_empty() => {
-                Some("suspected personal data, kept without a written reason (keep: {reason: \"...\"})".to_string())
-            }
-            _ => None,
-        };
+        let name = format!("{}.{}", cov.table, cov.column);
+        let holds: Vec<Finding> = evidence.leaks.findings.iter().filter(|f| f.column == name).cloned().collect();
+        let failure = failure_of(&cov.coverage, &suspected, &holds, rules.strict);
         columns.push(ColumnReport {
             table: cov.table.clone(),
             column: cov.column.clone(),
@@ -178,17 +190,39 @@ pub fn check(
             roles: roles.get(&(t.oid, cov.column.clone())).cloned().unwrap_or_default(),
             coverage: cov.coverage.clone(),
             suspected,
+            holds,
             failure,
         });
     }
     let passed = columns.iter().all(|c| c.failure.is_none());
-    Ok(Report {
+    Report {
         strict: rules.strict,
         rules_sha256: rules.sha256.clone(),
-        sampled_rows_per_table: sampled_rows,
+        sampled_rows_per_table: evidence.sampled_rows,
+        leak_candidates: evidence.leaks.candidates,
+        leak_confirmed: evidence.leaks.confirmed,
         columns,
         passed,
-    })
+    }
+}
+
+/// Why a column fails the check, if it does.
+fn failure_of(coverage: &Coverage, suspected: &[Suspicion], holds: &[Finding], strict: bool) -> Option<String> {
+    let leaks: Vec<String> =
+        holds.iter().filter(|f| f.evidence.blocks()).map(|f| format!("{}; {}", f.describe(), f.remedy())).collect();
+    if !leaks.is_empty() {
+        return Some(format!("create's leak scan would refuse it: {}", leaks.join("; ")));
+    }
+    match coverage {
+        Coverage::Uncovered if !suspected.is_empty() => {
+            Some("suspected personal data, and no rule covers it".to_string())
+        }
+        Coverage::Uncovered if strict => Some("strict: no rule covers it".to_string()),
+        Coverage::Kept { reason: None, .. } if !suspected.is_empty() => {
+            Some("suspected personal data, kept without a written reason (keep: {reason: \"...\"})".to_string())
+        }
+        _ => None,
+    }
 }
 
 impl ColumnReport {
@@ -207,11 +241,31 @@ impl ColumnReport {
                     format!("mask {masker}, domain {domain} ({why})")
                 }
             }
-            Coverage::Kept { reason: Some(r) } => format!("keep: {r}"),
-            Coverage::Kept { reason: None } => "keep".to_string(),
+            Coverage::Kept { reason: Some(r), may_contain } if !may_contain.is_empty() => {
+                format!("keep: {r} (may contain {})", may_contain.join(", "))
+            }
+            Coverage::Kept { reason: Some(r), .. } => format!("keep: {r}"),
+            Coverage::Kept { reason: None, .. } => "keep".to_string(),
             Coverage::Uncovered => "UNCOVERED".to_string(),
             Coverage::NoRows => "rows not dumped".to_string(),
         }
+    }
+
+    /// What the leak analysis found in this column, one line a masked column.
+    pub fn holds_text(&self) -> String {
+        self.holds
+            .iter()
+            .map(|f| {
+                let verdict = match f.evidence {
+                    crate::leak::verdict::Evidence::Leak => "LEAK",
+                    crate::leak::verdict::Evidence::Copy => "COPY",
+                    crate::leak::verdict::Evidence::Coincidence => "coincidence",
+                    crate::leak::verdict::Evidence::Acknowledged => "acknowledged",
+                };
+                format!("values of {} in {} of {} rows ({verdict})", f.source, f.rows, f.tested)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn suspicion_text(&self) -> String {
@@ -243,6 +297,9 @@ pub fn render_text(r: &Report) -> String {
         if !c.suspected.is_empty() {
             out.push_str(&format!(" suspected: {}", c.suspicion_text()));
         }
+        if !c.holds.is_empty() {
+            out.push_str(&format!(" holds: {}", c.holds_text()));
+        }
         if let Some(f) = &c.failure {
             out.push_str(&format!("\n       -> {f}"));
         }
@@ -257,17 +314,20 @@ pub fn render_markdown(r: &Report) -> String {
     let esc = |s: &str| s.replace('|', "\\|");
     let mut out = String::from("## scrubsnap check\n\n");
     out.push_str(&format!("{}\n\n", summary(r).trim()));
-    out.push_str("| | table | column | type | keys | rule | suspected |\n|---|---|---|---|---|---|---|\n");
+    out.push_str(
+        "| | table | column | type | keys | rule | suspected | holds values of |\n|---|---|---|---|---|---|---|---|\n",
+    );
     for c in &r.columns {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             if c.failure.is_some() { "❌" } else { "✅" },
             esc(&c.table),
             esc(&c.column),
             esc(&c.type_name),
             esc(&c.roles.join("; ")),
             esc(&c.rule_text()),
-            esc(&c.suspicion_text())
+            esc(&c.suspicion_text()),
+            esc(&c.holds_text())
         ));
     }
     let failures: Vec<&ColumnReport> = r.columns.iter().filter(|c| c.failure.is_some()).collect();
@@ -287,10 +347,15 @@ fn summary(r: &Report) -> String {
     let uncovered = count(&|c| matches!(c.coverage, Coverage::Uncovered));
     let inherited = count(&|c| matches!(c.coverage, Coverage::Masked { why: Why::ForeignKey { .. }, .. }));
     let failed = count(&|c| c.failure.is_some());
+    let sample = match r.sampled_rows_per_table {
+        0 => "every row".to_string(),
+        n => format!("up to {n} rows per table"),
+    };
     format!(
-        "\n{} columns: {masked} masked ({inherited} through foreign keys), {kept} kept, {uncovered} uncovered; {} suspected; {}{}\n",
+        "\n{} columns: {masked} masked ({inherited} through foreign keys), {kept} kept, {uncovered} uncovered; {} suspected; {} holding masked values ({sample}); {}{}\n",
         r.columns.len(),
         count(&|c| !c.suspected.is_empty()),
+        count(&|c| !c.holds.is_empty()),
         if r.passed { "check passed" } else { "check FAILED" },
         if failed > 0 { format!(" ({failed} column(s) to fix)") } else { String::new() }
     )

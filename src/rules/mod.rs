@@ -86,8 +86,10 @@ pub enum OnErrorSpec {
 /// The rule for one column.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnRule {
-    /// Copied as is, after review.
-    Keep { reason: Option<String> },
+    /// Copied as is, after review. `may_contain` acknowledges masked
+    /// columns (`schema.table.column`) whose values it may legitimately
+    /// share: the leak scan does not count those matches against it.
+    Keep { reason: Option<String>, may_contain: Vec<String> },
     /// Masked.
     Mask(MaskRule),
 }
@@ -118,7 +120,7 @@ impl<'de> Deserialize<'de> for ColumnRule {
 
 fn column_rule(v: Value) -> Result<ColumnRule, RuleError> {
     match v {
-        Value::String(s) if s == "keep" => Ok(ColumnRule::Keep { reason: None }),
+        Value::String(s) if s == "keep" => Ok(ColumnRule::Keep { reason: None, may_contain: Vec::new() }),
         Value::String(s) => mask_rule(s, Map::new()).map(ColumnRule::Mask),
         Value::Object(mut m) => {
             if let Some(keep) = m.remove("keep") {
@@ -126,18 +128,35 @@ fn column_rule(v: Value) -> Result<ColumnRule, RuleError> {
                     return Err(format!("'keep' cannot be combined with '{k}'").into());
                 }
                 return match keep {
-                    Value::Bool(true) | Value::Null => Ok(ColumnRule::Keep { reason: None }),
-                    Value::String(r) => Ok(ColumnRule::Keep { reason: Some(r) }),
+                    Value::Bool(true) | Value::Null => Ok(ColumnRule::Keep { reason: None, may_contain: Vec::new() }),
+                    Value::String(r) => Ok(ColumnRule::Keep { reason: Some(r), may_contain: Vec::new() }),
                     Value::Object(mut o) => {
                         let reason = match o.remove("reason") {
                             Some(Value::String(r)) => Some(r),
                             None => None,
                             Some(_) => return Err("keep: reason must be text".into()),
                         };
+                        let may_contain = match o.remove("may_contain") {
+                            None => Vec::new(),
+                            Some(Value::Array(items)) => items
+                                .into_iter()
+                                .map(|i| match i {
+                                    Value::String(c) => Ok(c),
+                                    _ => {
+                                        Err(RuleError::from("may_contain lists masked columns as schema.table.column"))
+                                    }
+                                })
+                                .collect::<Result<_, _>>()?,
+                            Some(Value::String(c)) => vec![c],
+                            Some(_) => return Err("may_contain lists masked columns as schema.table.column".into()),
+                        };
                         if let Some(k) = o.keys().next() {
-                            return Err(format!("unknown key '{k}' in keep (expected: reason)").into());
+                            return Err(format!("unknown key '{k}' in keep (expected: reason, may_contain)").into());
                         }
-                        Ok(ColumnRule::Keep { reason })
+                        if !may_contain.is_empty() && reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                            return Err("keep: may_contain needs a reason: why this column may share values with those masked columns".into());
+                        }
+                        Ok(ColumnRule::Keep { reason, may_contain })
                     }
                     _ => Err("keep takes a reason: keep: {reason: \"...\"}".into()),
                 };
@@ -561,7 +580,7 @@ tables:
         assert!(r.strict);
         assert_eq!(r.patterns.len(), 1);
         let c = r.tables.iter().find(|t| t.name == "public.customers").unwrap();
-        assert_eq!(c.rule.columns["id"], ColumnRule::Keep { reason: None });
+        assert_eq!(c.rule.columns["id"], ColumnRule::Keep { reason: None, may_contain: Vec::new() });
         let ColumnRule::Mask(m) = &c.rule.columns["email"] else { panic!() };
         assert_eq!((m.masker.as_str(), m.domain.as_deref()), ("email", Some("customer_email")));
         let ColumnRule::Mask(dob) = &c.rule.columns["dob"] else { panic!() };

@@ -12,11 +12,15 @@ pub const MANIFEST: &str = "manifest.json";
 /// Identifies the document type.
 pub const FORMAT: &str = "scrubsnap-snapshot";
 /// Bumped on any change a reader of an older version could misread.
-/// Version 2 added tables dumped in chunks; a snapshot without chunks is
-/// still written as version 1, so older tools read it.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 2 added tables dumped in chunks; version 3 the leak scan's
+/// confirmed findings and acknowledgements (`may_contain`). A snapshot is
+/// written with the lowest version that holds it, so older tools read what
+/// they can.
+pub const FORMAT_VERSION: u32 = 3;
 /// The version of a snapshot that needs nothing newer than version 1.
 pub const FORMAT_VERSION_UNCHUNKED: u32 = 1;
+/// The version of a chunked snapshot without version 3's fields.
+pub const FORMAT_VERSION_CHUNKED: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,6 +56,16 @@ pub struct MaskingInfo {
     pub columns: Vec<crate::plan::masking::ColumnCoverage>,
     /// The leak scan's result; `null` when skipped with `--no-leak-scan`.
     pub leak_scan: Option<crate::leak::LeakScan>,
+}
+
+impl MaskingInfo {
+    /// Whether it holds what only version 3 readers know.
+    fn needs_version_3(&self) -> bool {
+        self.leak_scan.is_some()
+            || self.columns.iter().any(|c| {
+                matches!(&c.coverage, crate::plan::masking::Coverage::Kept { may_contain, .. } if !may_contain.is_empty())
+            })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,8 +178,10 @@ impl Manifest {
         let Record { created_at, duration_ms, source, schema, tables, sequences, materialized_views, masking } = record;
         Manifest {
             format: FORMAT.to_string(),
-            format_version: if tables.iter().any(|t| !t.chunks.is_empty()) {
+            format_version: if masking.as_ref().is_some_and(MaskingInfo::needs_version_3) {
                 FORMAT_VERSION
+            } else if tables.iter().any(|t| !t.chunks.is_empty()) {
+                FORMAT_VERSION_CHUNKED
             } else {
                 FORMAT_VERSION_UNCHUNKED
             },
