@@ -73,6 +73,59 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Script, ScriptError> {
     Ok(Script { body, restricted: true })
 }
 
+/// The entries of a pg_dump script: each starts at its comment header
+/// (`--` / `-- Name: ...; Type: ...; ...` / `--`); what precedes the first
+/// is a preamble entry without a name. Yields (header line, entry text).
+pub fn entries(text: &str) -> Vec<(&str, &str)> {
+    let mut starts = vec![0];
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with("-- Name: ") || line.starts_with("-- Data for Name: ") {
+            // The entry starts at the "--" line above its header.
+            let above = text[..pos].trim_end_matches('\n').rfind('\n').map_or(0, |i| i + 1);
+            if text[above..pos].trim_end() == "--" && above > *starts.last().unwrap_or(&0) {
+                starts.push(above);
+            }
+        }
+        pos += line.len();
+    }
+    starts.push(text.len());
+    starts
+        .windows(2)
+        .map(|w| {
+            let entry = &text[w[0]..w[1]];
+            let header = entry.lines().find(|l| l.starts_with("-- Name: ") || l.starts_with("-- Data for Name: "));
+            (header.unwrap_or(""), entry)
+        })
+        .filter(|(_, e)| !e.is_empty())
+        .collect()
+}
+
+/// pg_dump's script without its user mappings: `CREATE USER MAPPING ...
+/// OPTIONS (user ..., password ...)` carries the credentials production
+/// uses to reach other servers, which no snapshot may hold (and a
+/// developer's database has no use for). Returns the script and how many
+/// entries were removed.
+pub fn without_user_mappings(text: &str) -> (String, usize) {
+    let mut out = String::with_capacity(text.len());
+    let mut removed = 0;
+    for (header, entry) in entries(text) {
+        if header.contains("; Type: USER MAPPING;") {
+            removed += 1;
+            continue;
+        }
+        // The drop list of a --clean script has no headers of its own.
+        for line in entry.split_inclusive('\n') {
+            if line.starts_with("DROP USER MAPPING ") {
+                removed += 1;
+            } else {
+                out.push_str(line);
+            }
+        }
+    }
+    (out, removed)
+}
+
 /// A fresh key for `\restrict` (alphanumeric, as psql requires).
 pub fn new_restrict_key() -> String {
     Alphanumeric.sample_string(&mut rand::rng(), 40)
@@ -103,6 +156,17 @@ mod tests {
         // A restrict line after SQL is not the wrapper.
         let s = parse("a", b"SET x = 1;\n\\restrict k\n").unwrap();
         assert!(!s.restricted);
+    }
+
+    #[test]
+    fn user_mappings_are_removed_and_the_rest_is_kept_byte_for_byte() {
+        let text = "--\n-- PostgreSQL database dump\n--\n\nSET x = 1;\n\n--\n-- Name: foo; Type: SERVER; Schema: -; Owner: -\n--\n\nCREATE SERVER foo FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'db');\n\n\n--\n-- Name: USER MAPPING app SERVER foo; Type: USER MAPPING; Schema: -; Owner: -\n--\n\nCREATE USER MAPPING FOR app SERVER foo OPTIONS (\n    password 'hunter2',\n    \"user\" 'bob'\n);\n\n\n--\n-- Name: t; Type: TABLE; Schema: public; Owner: -\n--\n\nCREATE TABLE public.t (id int);\n";
+        let (out, removed) = without_user_mappings(text);
+        assert_eq!(removed, 1);
+        assert!(!out.contains("hunter2") && !out.contains("USER MAPPING"), "{out}");
+        assert!(out.contains("CREATE SERVER foo") && out.contains("CREATE TABLE public.t (id int);\n"));
+        assert_eq!(without_user_mappings(&out).0, out);
+        assert_eq!(entries(text).len(), 4);
     }
 
     #[test]

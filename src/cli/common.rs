@@ -65,20 +65,100 @@ pub struct KeyArgs {
 
 impl KeyArgs {
     pub fn load(&self) -> Result<scrubsnap::mask::MaskKey, Failure> {
-        use scrubsnap::mask::{KeyError, MaskKey};
-        let key = if let Some(path) = &self.key_file {
+        use scrubsnap::mask::{KeyError, KeyForm, MaskKey};
+        let from_env = std::env::var_os(&self.key_env)
+            .filter(|v| !v.is_empty())
+            .map(|v| zeroize::Zeroizing::new(v.into_encoded_bytes()));
+        if self.ephemeral_key && from_env.is_some() {
+            return Err(Failure::config(anyhow::anyhow!(
+                "--ephemeral-key and a configured key ({}) exclude each other: unset the variable, or drop --ephemeral-key",
+                self.key_env
+            )));
+        }
+        let configured = if let Some(path) = &self.key_file {
+            warn_if_readable_by_others(path, "key file");
             let bytes = std::fs::read(path)
+                .map(zeroize::Zeroizing::new)
                 .map_err(|e| KeyError::File { path: path.display().to_string(), reason: e.to_string() })
                 .map_err(Failure::config)?;
-            MaskKey::from_material(&bytes)
-        } else if let Some(v) = std::env::var_os(&self.key_env).filter(|v| !v.is_empty()) {
-            MaskKey::from_material(v.as_encoded_bytes())
+            MaskKey::configured(&bytes)
+        } else if let Some(v) = &from_env {
+            MaskKey::configured(v)
         } else if self.ephemeral_key {
-            Ok(MaskKey::ephemeral())
+            return Ok(MaskKey::ephemeral());
         } else {
             Err(KeyError::Missing(self.key_env.clone()))
         };
-        key.map_err(Failure::config)
+        let (key, form) = configured.map_err(Failure::config)?;
+        if form == KeyForm::Passphrase {
+            tracing::warn!(
+                "the masking key is a text passphrase: random bytes are stronger (hex or base64 of at least 16 random bytes, e.g. `openssl rand -hex 32`); changing the key changes every masked value"
+            );
+        }
+        Ok(key)
+    }
+}
+
+/// Warns when a file holding a key can be read by its group or by others.
+pub fn warn_if_readable_by_others(path: &std::path::Path, what: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(
+                "the {what} {} can be read by other users (mode {:o}): chmod 600 it",
+                path.display(),
+                meta.permissions().mode() & 0o777
+            );
+        }
+    }
+}
+
+/// Which snapshot signatures a reader accepts (restore, verify, export).
+#[derive(Debug, Clone, Args)]
+pub struct TrustArgs {
+    /// A public key whose signatures are trusted (PEM, from `scrubsnap keys generate`). Repeatable: two keys at once make rotation possible. With any, an unsigned or altered snapshot, or one signed by another key, is refused.
+    #[arg(long = "trusted-key", value_name = "FILE", env = "SCRUBSNAP_TRUSTED_KEYS", value_delimiter = ',')]
+    pub trusted_keys: Vec<std::path::PathBuf>,
+
+    /// Load an unsigned snapshot even though trusted keys are configured (with a warning).
+    #[arg(long, env = "SCRUBSNAP_ALLOW_UNSIGNED")]
+    pub allow_unsigned: bool,
+}
+
+impl TrustArgs {
+    /// Loads the trusted keys.
+    pub fn trust(&self) -> Result<scrubsnap::snapshot::Trust, Failure> {
+        let keys = self
+            .trusted_keys
+            .iter()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| scrubsnap::snapshot::signature::load_trusted(p).map_err(Failure::config))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(scrubsnap::snapshot::Trust { keys, allow_unsigned: self.allow_unsigned })
+    }
+
+    /// Checks the snapshot's origin before anything of it is used: refuses
+    /// (exit 2) what the trusted keys do not vouch for, and says what was
+    /// established.
+    pub async fn authenticate(
+        &self,
+        store: &dyn scrubsnap::store::Store,
+        snap: &scrubsnap::snapshot::Listed,
+    ) -> Result<(), Failure> {
+        use scrubsnap::snapshot::Provenance;
+        let trust = self.trust()?;
+        match scrubsnap::snapshot::authenticate(store, snap, &trust).await.map_err(Failure::runtime)? {
+            Provenance::Signed(key) => tracing::info!(snapshot = %snap.id, key = %key, "signed by a trusted key"),
+            Provenance::UnsignedAllowed => tracing::warn!(
+                snapshot = %snap.id,
+                "--allow-unsigned: the snapshot is not signed, and its origin is not checked"
+            ),
+            Provenance::Unchecked => tracing::warn!(
+                snapshot = %snap.id,
+                "the snapshot's origin is not checked (no --trusted-key): whoever can write the store decides what runs on this database"
+            ),
+        }
+        Ok(())
     }
 }
 
@@ -96,6 +176,10 @@ pub struct S3Args {
     /// Region of the bucket. Default: the AWS chain (AWS_REGION, the profile, instance metadata).
     #[arg(long, value_name = "REGION", env = "SCRUBSNAP_S3_REGION")]
     pub s3_region: Option<String>,
+
+    /// Allow a plain http:// S3 endpoint on another machine (by default only loopback may use http).
+    #[arg(long, env = "SCRUBSNAP_S3_ALLOW_HTTP")]
+    pub s3_allow_http: bool,
 }
 
 /// How objects are written to S3 (create only).
@@ -142,6 +226,7 @@ impl S3Args {
             endpoint: self.s3_endpoint.clone().filter(|s| !s.is_empty()),
             path_style: self.s3_path_style,
             region: self.s3_region.clone().filter(|s| !s.is_empty()),
+            allow_http: self.s3_allow_http,
             ..Default::default()
         };
         if let Some(w) = write {
@@ -157,6 +242,22 @@ impl S3Args {
         o
     }
 
+    /// Refuses a plain http:// endpoint on another machine, unless allowed.
+    fn check_endpoint(&self) -> Result<(), Failure> {
+        let endpoint = self
+            .s3_endpoint
+            .clone()
+            .filter(|e| !e.is_empty())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL_S3").ok())
+            .or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+        match endpoint {
+            Some(e) if !self.s3_allow_http && scrubsnap::store::s3::plain_remote(&e) => Err(Failure::config(anyhow::anyhow!(
+                "the S3 endpoint {e} is plain http on another machine: snapshots and signed requests would cross the network unencrypted; use https, or --s3-allow-http (SCRUBSNAP_S3_ALLOW_HTTP) if the network is trusted"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     /// Opens the store named by `--dest`.
     pub async fn open_dest(
         &self,
@@ -168,6 +269,9 @@ impl S3Args {
         if let Some(w) = write {
             w.check().map_err(|e| Failure::config(anyhow::anyhow!(e)))?;
         }
+        if matches!(location, scrubsnap::store::Location::S3(_)) {
+            self.check_endpoint()?;
+        }
         location.open(&self.options(write)).await.map_err(Failure::runtime)
     }
 
@@ -175,6 +279,9 @@ impl S3Args {
     pub async fn open_from(&self, from: &str) -> Result<(Box<dyn scrubsnap::store::Store>, String), Failure> {
         let (location, name) = scrubsnap::store::Location::parse_snapshot_ref(from)
             .map_err(|e| Failure::config(anyhow::anyhow!("--from: {e}")))?;
+        if matches!(location, scrubsnap::store::Location::S3(_)) {
+            self.check_endpoint()?;
+        }
         let store = location.open(&self.options(None)).await.map_err(Failure::runtime)?;
         Ok((store, name))
     }

@@ -90,6 +90,10 @@ pub struct Args {
     #[arg(long, value_name = "MIB", default_value_t = 1024, env = "SCRUBSNAP_LEAK_SCAN_SPILL")]
     leak_scan_spill: u64,
 
+    /// Sign the snapshot's manifest with this Ed25519 private key (PEM, from `scrubsnap keys generate`): restores with the public key as --trusted-key then refuse anything else.
+    #[arg(long, value_name = "FILE", env = "SCRUBSNAP_SIGNING_KEY_FILE")]
+    signing_key: Option<PathBuf>,
+
     #[command(flatten)]
     key: KeyArgs,
 
@@ -172,6 +176,15 @@ async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manife
             )))
         }
     };
+    let signer = match &args.signing_key {
+        Some(path) => {
+            super::common::warn_if_readable_by_others(path, "signing key file");
+            let signer = scrubsnap::snapshot::signature::SnapshotSigner::load(path).map_err(Failure::config)?;
+            tracing::info!(key = %signer.fingerprint, "signing the snapshot");
+            Some(std::sync::Arc::new(signer))
+        }
+        None => None,
+    };
     let verify_restore = match &args.verify_restore {
         Some(c) => Some(connection(Some(c), "--verify-restore")?),
         None => None,
@@ -199,6 +212,8 @@ async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manife
         force: args.force,
         chunk_bytes: args.chunk_size.map(|m| m * 1024 * 1024),
         cancel: super::common::cancel_on_signal(&ctx.quit),
+        hide_env: vec![args.key.key_env.clone()],
+        signer,
     };
     tracing::info!(source = %opts.source, store = %store.describe(), "creating snapshot");
     let manifest = create::create(&opts, store.as_ref(), &ProcessEnv, &ctx.progress)

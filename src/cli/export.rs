@@ -21,6 +21,9 @@ pub struct Args {
     #[command(flatten)]
     s3: S3Args,
 
+    #[command(flatten)]
+    trust: super::common::TrustArgs,
+
     /// Write to this file instead of standard output (written whole or not at all).
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -29,6 +32,7 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
+    args.trust.authenticate(store.as_ref(), &snap).await?;
     match args.output {
         None => {
             let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
@@ -39,8 +43,9 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
             let mut partial = path.clone().into_os_string();
             partial.push(".partial");
             let partial = PathBuf::from(partial);
-            let file = tokio::fs::File::create(&partial)
-                .await
+            // Readable by this user only: an export holds the snapshot's data.
+            let file = scrubsnap::store::private_file(&partial, true)
+                .map(tokio::fs::File::from_std)
                 .map_err(|e| Failure::runtime(anyhow!("cannot create {}: {e}", partial.display())))?;
             let mut out = tokio::io::BufWriter::new(file);
             let cancel = super::common::cancel_on_signal(&ctx.quit);

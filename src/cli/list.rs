@@ -47,13 +47,20 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
         incomplete.sort();
         incomplete.reverse();
     }
+    let mut signers = Vec::with_capacity(all.len());
+    for s in &all {
+        signers.push(snapshot::signed_by(store.as_ref(), &s.id).await.map_err(Failure::runtime)?);
+    }
     match args.format {
         Format::Json => {
             let mut items: Vec<serde_json::Value> = all
                 .iter()
-                .map(|s| {
+                .zip(&signers)
+                .map(|(s, signer)| {
                     let masking = s.manifest.masking.as_ref();
                     serde_json::json!({
+                        "signed": signer.is_some(),
+                        "signing_key": signer,
                         "id": s.id,
                         "complete": true,
                         "latest": is_latest(&s.id),

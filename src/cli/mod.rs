@@ -10,6 +10,7 @@ mod common;
 mod create;
 mod exit;
 mod export;
+mod keys;
 mod list;
 mod maskers;
 mod prune;
@@ -71,6 +72,9 @@ enum Command {
     /// Rules file tools.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Key pairs for signed snapshots.
+    #[command(subcommand)]
+    Keys(keys::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +164,7 @@ async fn run(command: Command, ctx: &Context) -> Result<(), Failure> {
         Command::Maskers(a) => maskers::run(a, ctx).await,
         Command::Check(a) => check::check(a, ctx).await,
         Command::Rules(RulesCommand::Init(a)) => check::init(a, ctx).await,
+        Command::Keys(c) => keys::run(c, ctx).await,
         Command::Rules(RulesCommand::Schema) => match serde_json::to_string_pretty(&maskers::schema()) {
             Ok(text) => {
                 println!("{text}");

@@ -17,10 +17,14 @@ pub struct Outcome<'a> {
     pub warnings: Vec<String>,
 }
 
+/// Writes a file readable by this user only (0600), atomically.
 fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
-    std::fs::write(&tmp, text)?;
+    let mut file = scrubsnap::store::private_file(Path::new(&tmp), true)?;
+    file.write_all(text.as_bytes())?;
+    drop(file);
     std::fs::rename(&tmp, path)
 }
 

@@ -22,6 +22,9 @@ pub struct Args {
     #[command(flatten)]
     s3: S3Args,
 
+    #[command(flatten)]
+    trust: super::common::TrustArgs,
+
     /// Target database: a postgresql:// URL or a key=value string. Falls back to DATABASE_URL, then the PG* variables.
     #[arg(long, env = "SCRUBSNAP_TARGET", hide_env_values = true)]
     target: Option<String>,
@@ -44,6 +47,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let target = connection(args.target.as_deref(), "--target")?;
     let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
+    args.trust.authenticate(store.as_ref(), &snap).await?;
     tracing::info!(snapshot = %snap.id, target = %target, "restoring snapshot");
     let jobs = args
         .jobs

@@ -19,6 +19,9 @@ pub struct Args {
     #[command(flatten)]
     s3: S3Args,
 
+    #[command(flatten)]
+    trust: super::common::TrustArgs,
+
     /// Also restore into a scratch database created on this server (and dropped after), checking every constraint and row count.
     #[arg(long, value_name = "CONN")]
     restore_into: Option<String>,
@@ -31,6 +34,7 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
+    args.trust.authenticate(store.as_ref(), &snap).await?;
     let verified = match &args.restore_into {
         None => scrubsnap::verify::files(store.as_ref(), &snap).await,
         Some(conn) => {

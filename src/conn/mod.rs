@@ -43,6 +43,8 @@ pub enum ConnError {
     RootCert { path: PathBuf, reason: String },
     #[error("TLS set-up failed: {0}")]
     Tls(String),
+    #[error("sslrootcert=system checks the server's certificate against the system's trust store, which needs sslmode=verify-full (the default with it): a weaker sslmode would not check the host name")]
+    WeakWithSystemRoots,
 }
 
 /// `sslmode`, with libpq's meanings.
@@ -286,6 +288,21 @@ pub fn describe_pg_error(e: &tokio_postgres::Error) -> String {
     s
 }
 
+/// [`describe_pg_error`] for errors of reading the source, where the
+/// server's message of a data exception (SQLSTATE class 22: a cast that
+/// fails, a value out of range) may quote a cell value: that message is
+/// reduced to its code and a hint, so no value reaches a log or a report.
+pub fn describe_source_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) if db.code().code().starts_with("22") => format!(
+            "{}: a data exception (SQLSTATE {}); the server's message is withheld because it may quote a value. Check the rules' `where:` conditions (the types they compare and the casts they make)",
+            db.severity(),
+            db.code().code()
+        ),
+        _ => describe_pg_error(e),
+    }
+}
+
 fn connect_hint(e: &tokio_postgres::Error) -> String {
     let code = e.as_db_error().map(|d| d.code().code().to_string());
     match code.as_deref() {
@@ -394,6 +411,18 @@ mod tests {
     #[test]
     fn pgpass_fields_unescape() {
         assert_eq!(pgpass::split_pgpass(r"h:5432:db:u:pa\:ss:word"), vec!["h", "5432", "db", "u", "pa:ss:word"]);
+    }
+
+    #[test]
+    fn the_system_trust_store_means_verify_full() {
+        let s = ConnSpec::parse("host=h sslrootcert=system", &env(&[])).unwrap();
+        assert_eq!(s.sslmode, SslMode::VerifyFull);
+        let s = ConnSpec::parse("postgresql://u@h/db?sslrootcert=system&sslmode=verify-full", &env(&[])).unwrap();
+        assert_eq!(s.sslmode, SslMode::VerifyFull);
+        for weak in ["require", "prefer", "verify-ca", "disable"] {
+            let e = ConnSpec::parse(&format!("host=h sslrootcert=system sslmode={weak}"), &env(&[])).unwrap_err();
+            assert!(matches!(e, ConnError::WeakWithSystemRoots), "{weak}");
+        }
     }
 
     #[test]

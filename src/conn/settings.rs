@@ -84,9 +84,17 @@ impl ConnSpec {
         };
         let user = p.get("user").cloned().or_else(|| env.var("USER")).unwrap_or_else(|| "postgres".to_string());
         let dbname = p.get("dbname").cloned().unwrap_or_else(|| user.clone());
-        let sslmode = match p.get("sslmode") {
-            Some(s) => SslMode::parse(s)?,
-            None => SslMode::Prefer,
+        // As libpq 16+ does: the system's trust store means checking the
+        // host name too, and a weaker mode with it is a mistake.
+        let system_roots = p.get("sslrootcert").is_some_and(|r| r == "system");
+        let sslmode = match (p.get("sslmode"), system_roots) {
+            (Some(s), false) => SslMode::parse(s)?,
+            (Some(s), true) => match SslMode::parse(s)? {
+                SslMode::VerifyFull => SslMode::VerifyFull,
+                _ => return Err(ConnError::WeakWithSystemRoots),
+            },
+            (None, true) => SslMode::VerifyFull,
+            (None, false) => SslMode::Prefer,
         };
         let connect_timeout = match p.get("connect_timeout") {
             Some(s) => {

@@ -55,15 +55,20 @@ pub async fn dump(
         for c in &clients {
             let _ = c.batch_execute("ROLLBACK").await;
         }
-        for file in scripts? {
+        let scripts = scripts?;
+        for file in scripts.files {
             writer.add(file);
         }
-        done?
+        (done?, scripts.texts)
     };
+    let (done, script_texts) = done;
     let probed = assemble(&mut tables, done, writer);
     let sequences = sequences(session, decided).await?;
     let leak_scan = match &leak {
-        Some(run) => Some(leak::finish(run, writer, catalog, plan, &tables, probed, opts.jobs).await?),
+        Some(run) => {
+            let files = leak::Files { tables: &tables, probed, scripts: &script_texts };
+            Some(leak::finish(run, writer, catalog, plan, files, opts.jobs).await?)
+        }
         None => None,
     };
     Ok(Dumped { schema, tables, sequences, leak_scan })

@@ -16,18 +16,28 @@ use crate::source::catalog::Catalog;
 /// some probes went through the temporary file).
 pub type Probed = HashMap<String, (Tally, bool)>;
 
+/// What the run wrote, for the verdict.
+pub struct Files<'a> {
+    pub tables: &'a [TableEntry],
+    /// Data files probed as they were dumped.
+    pub probed: Probed,
+    /// (path, text) of the schema scripts.
+    pub scripts: &'a [(String, String)],
+}
+
 /// Reads back every data file that was not probed as it was dumped, adds
-/// up what the probes found per kept column, confirms it and gives the
-/// verdict; a leak is an error naming every column that holds one.
+/// up what the probes found per kept column, probes the schema scripts,
+/// confirms it all and gives the verdict; a leak is an error naming every
+/// column (or schema object) that holds one.
 pub async fn finish(
     leak: &LeakRun,
     writer: &SnapshotWriter<'_>,
     catalog: &Catalog,
     plan: &MaskPlan,
-    tables: &[TableEntry],
-    probed: Probed,
+    files: Files<'_>,
     jobs: usize,
 ) -> Result<LeakScan, CreateError> {
+    let Files { tables, probed, scripts } = files;
     use futures_util::StreamExt;
     let probed = &probed;
     let scans = tables.iter().enumerate().filter_map(|(slot, entry)| {
@@ -62,6 +72,10 @@ pub async fn finish(
         })
         .collect();
     let fields_tested = streams.iter().flat_map(|(_, _, t)| t.tested.iter()).sum();
+    let mut streams = streams;
+    for (path, text) in scripts {
+        streams.push(crate::leak::schema::probe(leak.bloom(), path, text));
+    }
     let verdict = leak.verdict(&streams, plan).map_err(|source| CreateError::LeakScan(LeakError::Confirm(source)))?;
     log(leak, tables, probed, fields_tested, &verdict);
     let blocking: Vec<Finding> = verdict.blocking().cloned().collect();

@@ -84,6 +84,11 @@ pub struct CreateOptions {
     /// Cancelled to stop the run (SIGINT, SIGTERM): what it wrote is
     /// removed, its locks released, and nothing is published.
     pub cancel: CancellationToken,
+    /// Environment variables that hold secrets (the masking key's), kept
+    /// from pg_dump.
+    pub hide_env: Vec<String>,
+    /// Signs the manifest, when given.
+    pub signer: Option<std::sync::Arc<crate::snapshot::signature::SnapshotSigner>>,
 }
 
 /// Rules and key of a masked run.
@@ -287,6 +292,7 @@ async fn run(
         spec: &opts.source,
         snapshot_id: &session.snapshot_id,
         exclude: &exclude,
+        hide_env: &opts.hide_env,
         lock_timeout: opts.timeouts.lock,
     };
     let mut writer = SnapshotWriter::start(store, when.created_at).await?;
@@ -410,7 +416,7 @@ async fn publish(
         return Err(LockError::Lost(store.describe()).into());
     }
     let id = writer.id().to_string();
-    let published = writer.publish(manifest).await?;
+    let published = writer.publish(manifest, opts.signer.as_deref()).await?;
     match latest::advance(store, &id).await {
         Ok(Advanced::Moved) => {}
         Ok(Advanced::KeptNewer(newer)) => {

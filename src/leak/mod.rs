@@ -32,6 +32,7 @@ pub mod origins;
 pub mod probe;
 pub mod readback;
 pub mod run;
+pub mod schema;
 pub mod verdict;
 
 pub use bloom::{Bloom, Key};

@@ -89,6 +89,10 @@ pub struct Finding {
     /// The most identifying kind of match.
     pub shape: Shape,
     pub evidence: Evidence,
+    /// The "column" is an object of the schema scripts (a comment, a
+    /// default, a constraint), not a kept column.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub schema: bool,
 }
 
 impl Finding {
@@ -100,14 +104,20 @@ impl Finding {
             (Shape::Phrase, _) => "whole values (names or addresses of two words or more, or with digits)",
             (Shape::Word, _) => "whole values of one word",
         };
-        format!(
-            "{} holds original values of {} in {} of {} row(s): {what}",
-            self.column, self.source, self.rows, self.tested
-        )
+        match self.schema {
+            true => format!("the schema object {} holds original values of {}: {what}", self.column, self.source),
+            false => format!(
+                "{} holds original values of {} in {} of {} row(s): {what}",
+                self.column, self.source, self.rows, self.tested
+            ),
+        }
     }
 
     /// The two ways out, with the lines to write.
     pub fn remedy(&self) -> String {
+        if self.schema {
+            return "change that object in the source (a comment, a default, a constraint or a bound that quotes personal data), or leave its table out of the snapshot".to_string();
+        }
         let column = self.column.rsplit('.').next().unwrap_or(&self.column);
         let mask = match (self.shape, self.whole_values) {
             (Shape::Identifying, false) => {
@@ -146,7 +156,11 @@ pub fn decide(columns: &[ColumnScan], origins: &Origins) -> std::io::Result<Verd
     let confirmed = if unconfirmable { HashMap::new() } else { origins.confirm(&all)? };
     let mut verdict = Verdict { candidates: all.len() as u64, confirmed: confirmed.len() as u64, ..Verdict::default() };
     for scan in columns {
-        let column = format!("{}.{}", scan.table, scan.column);
+        let schema = scan.table == super::schema::SCHEMA;
+        let column = match schema {
+            true => scan.column.clone(),
+            false => format!("{}.{}", scan.table, scan.column),
+        };
         let (strong, weak) = attribute(scan, &confirmed, origins, unconfirmable);
         let found_rows: u64 = scan.found.values().map(|c| c.rows).sum();
         let scale = |rows: u64| match found_rows {
@@ -178,6 +192,7 @@ pub fn decide(columns: &[ColumnScan], origins: &Origins) -> std::io::Result<Verd
                 whole_values: main.whole,
                 shape: main.shape,
                 evidence,
+                schema,
             });
         }
     }

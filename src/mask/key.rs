@@ -20,16 +20,28 @@ pub enum KeyError {
     Missing(String),
     #[error("the masking key is too short: use at least 16 bytes (e.g. `openssl rand -hex 32`)")]
     TooShort,
+    #[error("the masking key looks like a short passphrase: give hex or base64 of at least 16 random bytes, e.g. the output of `openssl rand -hex 32` (or `head -c 32 /dev/urandom | base64`)")]
+    Passphrase,
     #[error("cannot read the key file {path}: {reason}")]
     File { path: String, reason: String },
 }
 
 /// The secret masking key. Its bytes never leave this type: no Display, a
-/// redacting Debug.
+/// redacting Debug, and they are zeroed when it is dropped.
 #[derive(Clone)]
 pub struct MaskKey {
-    bytes: Vec<u8>,
+    bytes: zeroize::Zeroizing<Vec<u8>>,
     ephemeral: bool,
+}
+
+/// How a configured key was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyForm {
+    /// Hex or base64 of at least 16 bytes: random bytes, as they should be.
+    Encoded,
+    /// A text passphrase of 32 characters or more: accepted, but weaker
+    /// than random bytes of the same length.
+    Passphrase,
 }
 
 impl std::fmt::Debug for MaskKey {
@@ -45,12 +57,30 @@ impl MaskKey {
         if trimmed.len() < 16 {
             return Err(KeyError::TooShort);
         }
-        Ok(MaskKey { bytes: trimmed.to_vec(), ephemeral: false })
+        Ok(MaskKey { bytes: zeroize::Zeroizing::new(trimmed.to_vec()), ephemeral: false })
+    }
+
+    /// A key as an operator configures it (the environment variable or the
+    /// key file): hex or base64 of at least 16 random bytes, or a text
+    /// passphrase of 32 characters or more (weaker; the caller warns). A
+    /// shorter passphrase is refused. The text itself is the key material,
+    /// as it always was, so snapshots made with the same key keep matching.
+    pub fn configured(material: &[u8]) -> Result<(Self, KeyForm), KeyError> {
+        let key = Self::from_material(material)?;
+        let text = std::str::from_utf8(&key.bytes).unwrap_or("");
+        let form = if decoded_len(text) >= Some(16) {
+            KeyForm::Encoded
+        } else if text.chars().count() >= 32 || (text.is_empty() && key.bytes.len() >= 32) {
+            KeyForm::Passphrase
+        } else {
+            return Err(KeyError::Passphrase);
+        };
+        Ok((key, form))
     }
 
     /// A random key for one run.
     pub fn ephemeral() -> Self {
-        let mut bytes = vec![0u8; 32];
+        let mut bytes = zeroize::Zeroizing::new(vec![0u8; 32]);
         rand::Rng::fill(&mut rand::rng(), &mut bytes[..]);
         MaskKey { bytes, ephemeral: true }
     }
@@ -95,6 +125,22 @@ impl MaskKey {
     }
 }
 
+/// The bytes `text` encodes when it is hex, or base64 of random bytes
+/// (standard or URL-safe alphabet, padded or not, with upper and lower
+/// case letters and digits, as random bytes give); `None` otherwise.
+fn decoded_len(text: &str) -> Option<usize> {
+    let hex = text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if hex && !text.is_empty() {
+        return Some(text.len() / 2);
+    }
+    let body = text.trim_end_matches('=');
+    let alphabet = body.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_'));
+    let mixed = body.bytes().any(|b| b.is_ascii_uppercase())
+        && body.bytes().any(|b| b.is_ascii_lowercase())
+        && body.bytes().any(|b| b.is_ascii_digit());
+    (alphabet && mixed && body.len() % 4 != 1).then_some(body.len() * 3 / 4)
+}
+
 #[cold]
 fn unreachable_mac() -> HmacSha256 {
     // Hmac::new_from_slice only fails for fixed-size-key MACs, not HMAC.
@@ -125,16 +171,25 @@ impl Seeder {
 }
 
 /// A keyed permutation of `[0, n)`: a balanced Feistel network with SipHash
-/// rounds over the smallest even bit width covering `n`, with cycle walking.
-/// Injective by construction, so unique keys stay unique.
+/// rounds over the smallest even bit width covering `n`, with cycle walking;
+/// or of all 128-bit values ([`Permutation::full`]). Injective by
+/// construction, so unique keys stay unique.
 #[derive(Clone)]
 pub struct Permutation {
+    /// The domain's size; 0 for all 2^128 values.
     n: u128,
     half_bits: u32,
     round_keys: [(u64, u64); 8],
 }
 
 impl Permutation {
+    /// A permutation of all 128-bit values (UUIDs, IPv6 addresses).
+    pub fn full(key: &MaskKey, purpose: &str) -> Self {
+        let mut p = Permutation::new(key, purpose, u128::MAX);
+        p.n = 0;
+        p
+    }
+
     /// A permutation of `[0, n)`, `n >= 1`.
     pub fn new(key: &MaskKey, purpose: &str, n: u128) -> Self {
         let n = n.max(1);
@@ -174,6 +229,10 @@ impl Permutation {
 
     /// The image of `x` (`x < n`; larger inputs are reduced modulo `n`).
     pub fn apply(&self, x: u128) -> u128 {
+        if self.n == 0 {
+            // The Feistel network of 2 x 64 bits is a bijection of all 128-bit values.
+            return self.once(x);
+        }
         let mut y = self.once(x % self.n);
         // Cycle walking: the Feistel domain is at most 4n, so this ends fast.
         while y >= self.n {
@@ -216,6 +275,24 @@ mod tests {
     }
 
     #[test]
+    fn configured_keys_are_random_bytes_or_long_passphrases() {
+        let hex = "00112233445566778899aabbccddeeff";
+        assert_eq!(MaskKey::configured(hex.as_bytes()).unwrap().1, KeyForm::Encoded);
+        let b64 = "q3VwZXItc2VjcmV0LXJhbmRvbS1ieXRlczE=";
+        assert_eq!(MaskKey::configured(b64.as_bytes()).unwrap().1, KeyForm::Encoded);
+        assert_eq!(MaskKey::configured(b"q3VwZXItc2VjcmV0LXJhbmRvbS1ieXRlczE\n").unwrap().1, KeyForm::Encoded);
+        let long = "correct horse battery staple, twice over";
+        assert_eq!(MaskKey::configured(long.as_bytes()).unwrap().1, KeyForm::Passphrase);
+        for short in ["mysecretpassword1234", "hunter2hunter2hunter2", "0011223344556677", "stop-test-key-0123456789"] {
+            let e = MaskKey::configured(short.as_bytes()).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("openssl rand -hex 32") && !e.contains(short), "{short}: {e}");
+        }
+        // The text is the material: the same key, written the same way, masks the same.
+        let (k, _) = MaskKey::configured(hex.as_bytes()).unwrap();
+        assert_eq!(k.fingerprint(), MaskKey::from_material(hex.as_bytes()).unwrap().fingerprint());
+    }
+
+    #[test]
     fn permutations_are_bijections() {
         let k = key();
         for n in [1u128, 2, 7, 10, 100, 1000, 65_536, 99_999] {
@@ -224,6 +301,13 @@ mod tests {
             assert_eq!(images.len() as u128, n, "n = {n}");
             assert!(images.iter().all(|&y| y < n));
         }
+    }
+
+    #[test]
+    fn the_full_permutation_keeps_the_extremes_apart() {
+        let p = Permutation::full(&key(), "uuid");
+        let images: HashSet<u128> = [0, 1, u128::MAX, u128::MAX - 1, 1 << 127].iter().map(|&x| p.apply(x)).collect();
+        assert_eq!(images.len(), 5, "zero and the largest value no longer map alike");
     }
 
     #[test]

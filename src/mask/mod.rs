@@ -11,7 +11,7 @@ pub mod maskers;
 pub mod registry;
 pub mod rows;
 
-pub use key::{KeyError, MaskKey, Permutation, Seeder};
+pub use key::{KeyError, KeyForm, MaskKey, Permutation, Seeder};
 
 /// A masker failed on one value. The reason never contains the value.
 #[derive(Debug, Clone, thiserror::Error)]

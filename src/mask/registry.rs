@@ -228,7 +228,7 @@ pub static MASKERS: &[MaskerDef] = &[
             Ok(Arc::new(maskers::Ip::new(cx.key, &cx.purpose, keep as u32)))
         }),
     def!("uuid", "A keyed permutation of the UUID's 128 bits: injective.", &[], "external_id: uuid", &[TypeClass::Uuid, TypeClass::Text], Injective::Yes, 36, false, Output::Generated, true,
-        |_, cx| Ok(Arc::new(maskers::Uuid { perm: Permutation::new(cx.key, &cx.purpose, u128::MAX) }))),
+        |_, cx| Ok(Arc::new(maskers::Uuid { perm: Permutation::full(cx.key, &cx.purpose) }))),
     def!("integer", "A keyed permutation of [min, max] (default: the column type's range): injective, so keys stay unique. Values outside the range fail.",
         &[OptionDef { name: "min", kind: "integer", default: "type minimum", help: "smallest value" },
           OptionDef { name: "max", kind: "integer", default: "type maximum", help: "largest value" }],
@@ -563,6 +563,23 @@ mod tests {
         for d in MASKERS {
             assert!(d.example.contains(d.name), "{}", d.name);
         }
+    }
+
+    #[test]
+    fn uuid_and_ipv6_keep_the_extremes_apart() {
+        let key = MaskKey::from_material(b"extremes-test-key-0123456789").unwrap();
+        let mask = |name: &str, ty: &str, a: &str, b: &str| {
+            let column = ColumnInfo::from_type(ty, true, true);
+            let cx = BuildCx { key: &key, column: &column, purpose: format!("d/{name}"), domain: "d".into() };
+            let m = find(name).unwrap().build(&Map::new(), &cx).unwrap();
+            let seeder = key.seeder("d", name);
+            (m.mask(a, &seeder).unwrap(), m.mask(b, &seeder).unwrap())
+        };
+        let (zero, max) =
+            mask("uuid", "uuid", "00000000-0000-0000-0000-000000000000", "ffffffff-ffff-ffff-ffff-ffffffffffff");
+        assert_ne!(zero, max, "the smallest and the largest UUID map apart");
+        let (zero, max) = mask("ip", "inet", "::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff");
+        assert_ne!(zero, max, "the smallest and the largest IPv6 address map apart");
     }
 
     #[test]

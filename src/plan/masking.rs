@@ -92,7 +92,7 @@ pub fn build(
     let mut problems: Vec<Problem> = Vec::new();
     let mut plan = MaskPlan::default();
     let table_rules = resolve_tables(rules, catalog, &mut problems);
-    let mut assigned = assign(rules, catalog, &table_rules, &mut plan);
+    let mut assigned = assign(rules, catalog, &table_rules, &mut plan, &mut problems);
     spread_along_keys(catalog, &mut assigned, &mut problems);
     let uncovered = build_masks(catalog, with_rows, key, &assigned, &mut plan, &mut problems);
     check_acknowledgements(&assigned, catalog, &plan, &mut problems);
@@ -160,34 +160,62 @@ fn resolve_tables<'r>(
 }
 
 /// Step 2: the explicit and pattern rule of every (table, column), and each
-/// table's `rows:` and `where:` (from its own rule or its nearest ancestor's).
+/// table's `rows:` and `where:`. A partition (or an inheriting table) adds
+/// to the rules of its parents rather than replacing them: `rows: skip`
+/// anywhere up the line skips it, every `where:` up the line applies
+/// (together), and a column takes its own rule or its nearest parent's. A
+/// column a parent masks can never come out kept, or masked otherwise, from
+/// one partition: that is a problem.
 fn assign(
     rules: &Rules,
     catalog: &Catalog,
     table_rules: &HashMap<u32, &rules::TableRules>,
     plan: &mut MaskPlan,
+    problems: &mut Vec<Problem>,
 ) -> BTreeMap<(u32, String), Assigned> {
-    let rule_table = |t: &Table| -> Option<&rules::TableRules> {
-        catalog.lineage(t.oid).into_iter().find_map(|a| table_rules.get(&a.oid).copied())
-    };
     let mut assigned: BTreeMap<(u32, String), Assigned> = BTreeMap::new();
     for t in catalog.tables.iter().filter(|t| t.kind == RelKind::Table) {
-        let tr = rule_table(t);
-        if let Some(tr) = tr {
-            if tr.rule.rows == Rows::Skip {
-                plan.skip_rows.push(t.display_name());
+        // Own rules first, then the parents', nearest first.
+        let line: Vec<&rules::TableRules> =
+            catalog.lineage(t.oid).into_iter().filter_map(|a| table_rules.get(&a.oid).copied()).collect();
+        if line.iter().any(|tr| tr.rule.rows == Rows::Skip) {
+            plan.skip_rows.push(t.display_name());
+        }
+        let filters: Vec<&String> = line.iter().filter_map(|tr| tr.rule.filter.as_ref()).collect();
+        match filters.as_slice() {
+            [] => {}
+            [one] => {
+                plan.filters.insert(t.oid, (*one).clone());
             }
-            if let Some(f) = &tr.rule.filter {
-                plan.filters.insert(t.oid, f.clone());
+            many => {
+                let all: Vec<String> = many.iter().map(|f| format!("({f})")).collect();
+                plan.filters.insert(t.oid, all.join(" AND "));
             }
         }
         for c in t.columns.iter().filter(|c| !c.generated) {
-            if let Some((rule, origin)) = tr.and_then(|tr| {
-                tr.rule
-                    .columns
-                    .get(&c.name)
-                    .map(|r| (r.clone(), tr.column_origins.get(&c.name).cloned().unwrap_or_else(|| tr.origin.clone())))
-            }) {
+            let ruled: Vec<(ColumnRule, Origin)> = line
+                .iter()
+                .filter_map(|tr| {
+                    tr.rule.columns.get(&c.name).map(|r| {
+                        (r.clone(), tr.column_origins.get(&c.name).cloned().unwrap_or_else(|| tr.origin.clone()))
+                    })
+                })
+                .collect();
+            if let Some((rule, origin)) = ruled.first().cloned() {
+                for (above, _) in &ruled[1..] {
+                    if let ColumnRule::Mask(m) = above {
+                        let same =
+                            matches!(&rule, ColumnRule::Mask(own) if own.spec() == m.spec() && own.domain == m.domain);
+                        if !same {
+                            problems.push(origin.problem(format!(
+                                "{}.{} has its own rule, but a parent table masks that column with {}: a partition adds to its parent's rules and cannot keep (or mask otherwise) what the parent masks; remove the partition's rule on it",
+                                t.display_name(),
+                                c.name,
+                                m.masker
+                            )));
+                        }
+                    }
+                }
                 assigned.insert((t.oid, c.name.clone()), Assigned { rule, why: Why::Explicit, origin });
                 continue;
             }

@@ -1,8 +1,9 @@
 //! `restore`: loads a snapshot into a target database.
 //!
-//! Every checksum is verified before the target is touched; from a remote
-//! store each file is downloaded once, checked on the way into a temporary
-//! folder, and loaded from there. With one job,
+//! Every file is checked to be there with its size before the target is
+//! touched, and each is read once, its SHA-256 checked on the bytes loaded
+//! before they are committed; from a remote store each file is downloaded
+//! once, checked on the way into a temporary folder, and loaded from there. With one job,
 //! everything happens in one transaction: the `--clean` drops if asked,
 //! pre-data, each table through `COPY ... FROM STDIN` streamed out of its
 //! gzip files, sequence values, post-data (indexes, constraints, triggers,
@@ -131,10 +132,11 @@ pub struct Scripts {
     pub clean: Script,
 }
 
-/// Reads the schema scripts of a snapshot.
+/// Reads the schema scripts of a snapshot, each checked against the
+/// manifest on the bytes that are then used.
 pub async fn read_scripts(store: &dyn Store, snap: &Listed) -> Result<Scripts, RestoreError> {
     let read = |path: String| async move {
-        let bytes = store.get(&format!("{}/{}", snap.id, path)).await?;
+        let bytes = snapshot::get_checked(store, snap, &path).await?;
         Ok::<Script, RestoreError>(schema_script::parse(&path, &bytes)?)
     };
     let s = &snap.manifest.schema;
@@ -156,7 +158,9 @@ pub async fn restore(
 ) -> Result<RestoreStats, RestoreError> {
     let staged;
     let store = if store.is_local() {
-        until_cancelled(&opts.cancel, snapshot::verify(store, snap)).await??;
+        // Missing and truncated files are named before anything is touched;
+        // each file's contents are checked as it is loaded, before commit.
+        until_cancelled(&opts.cancel, snapshot::check_listing(store, snap)).await??;
         store
     } else {
         let dir = tempfile::tempdir().map_err(|e| RestoreError::Load {
@@ -181,7 +185,7 @@ pub async fn restore(
         staged = (crate::store::LocalStore::new(dir.path().to_path_buf()), dir);
         &staged.0 as &dyn Store
     };
-    tracing::info!(snapshot = %snap.id, files = snap.manifest.files.len(), "checksums verified");
+    tracing::info!(snapshot = %snap.id, files = snap.manifest.files.len(), "files present; each is checked as it is read");
     let scripts = read_scripts(store, snap).await?;
     if opts.cancel.is_cancelled() {
         return Err(RestoreError::Interrupted);
@@ -370,7 +374,7 @@ async fn load_file(
     bar: &crate::progress::TableProgress,
 ) -> Result<u64, RestoreError> {
     let name = format!("{}.{}", t.schema, t.name);
-    let reader = store.open(&format!("{}/{}", snap.id, path)).await?;
+    let (reader, checked) = snapshot::open_checked(store, snap, path).await?;
     let mut chunks = encode::decompress_stream(reader, 4);
     let sink = client
         .copy_in::<_, bytes::Bytes>(&copy_in_sql(t))
@@ -386,6 +390,9 @@ async fn load_file(
         bar.update(rows_seen, raw);
         sink.send(chunk).await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
     }
+    // The file's bytes must be the manifest's before its rows are kept:
+    // dropping the unfinished COPY aborts it.
+    checked.result()?;
     let rows = sink.finish().await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
     if rows != expected {
         return Err(RestoreError::Load {

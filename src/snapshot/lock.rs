@@ -4,7 +4,9 @@
 //! lock expires. It is taken with a conditional write, refreshed by the
 //! holder while it runs, and released at the end. A run that finds an
 //! unexpired lock refuses to start; an expired one (a killed run) is taken
-//! over; `--force` breaks a lock that has not expired.
+//! over, and so is one whose holder ran on this host (same boot and PID
+//! namespace) and is no longer running (a retry after a crash); `--force`
+//! breaks a lock that has not expired.
 
 use std::time::Duration;
 
@@ -22,6 +24,28 @@ struct Body {
     pid: u32,
     started_at: chrono::DateTime<chrono::Utc>,
     expires_at: chrono::DateTime<chrono::Utc>,
+    /// Where `pid` means something: the boot and the PID namespace of the
+    /// holder, so that only a run that shares them judges whether it lives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    processes: Option<String>,
+}
+
+/// This machine's boot and PID namespace, as a run on it sees them; `None`
+/// where they cannot be read (not Linux).
+fn processes() -> Option<String> {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    Some(format!("{} {}", boot.trim(), ns.display()))
+}
+
+/// Whether the lock's holder ran in this run's process space and is gone:
+/// same host, boot and PID namespace, and no process with its pid.
+fn holder_is_dead(held: &Body) -> bool {
+    held.host == hostname()
+        && held.processes.is_some()
+        && held.processes == processes()
+        && held.pid != std::process::id()
+        && !std::path::Path::new(&format!("/proc/{}", held.pid)).exists()
 }
 
 /// Why the lock could not be taken or kept.
@@ -71,6 +95,7 @@ impl RunLock {
             pid: std::process::id(),
             started_at: now,
             expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10)),
+            processes: processes(),
         };
         let json = serde_json::to_vec_pretty(&body).map_err(|e| StoreError::Io {
             op: "writing",
@@ -81,6 +106,16 @@ impl RunLock {
         let taken = compare_and_swap(store, LOCK, &json, 10, |current| {
             let Some(current) = current else { return Ok(()) };
             match serde_json::from_slice::<Body>(&current.data) {
+                Ok(held) if held.expires_at > chrono::Utc::now() && !force && holder_is_dead(&held) => {
+                    tracing::warn!(
+                        host = %held.host,
+                        pid = held.pid,
+                        started_at = %held.started_at,
+                        "taking over the run lock of a run on this host whose process is gone (pid {} is not running)",
+                        held.pid
+                    );
+                    Ok(())
+                }
                 Ok(held) if held.expires_at > chrono::Utc::now() && !force => Err(LockError::Held {
                     store: store.describe(),
                     host: held.host,

@@ -8,6 +8,7 @@
 pub mod latest;
 pub mod lock;
 pub mod manifest;
+pub mod signature;
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
@@ -33,6 +34,66 @@ pub enum SnapshotError {
     Version { id: String, found: u32, supported: u32 },
     #[error("snapshot '{id}' is damaged, nothing was loaded: {problems}")]
     Damaged { id: String, problems: String },
+    #[error("snapshot '{id}' is refused, nothing was loaded: {reason}")]
+    Untrusted { id: String, reason: signature::Refusal },
+}
+
+/// Which signatures a reader accepts.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// Trusted public keys; none: signatures are not checked.
+    pub keys: Vec<signature::Trusted>,
+    /// Load an unsigned snapshot all the same (with a warning).
+    pub allow_unsigned: bool,
+}
+
+/// What was established about a snapshot's origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provenance {
+    /// Signed by this trusted key.
+    Signed(String),
+    /// Unsigned, loaded on purpose (`--allow-unsigned`).
+    UnsignedAllowed,
+    /// No trusted key is configured: the origin is not checked.
+    Unchecked,
+}
+
+/// Checks a snapshot's signature against the trusted keys, on the exact
+/// bytes of its manifest, and that those bytes are the manifest `snap`
+/// holds. With no trusted key configured nothing is checked.
+pub async fn authenticate(store: &dyn Store, snap: &Listed, trust: &Trust) -> Result<Provenance, SnapshotError> {
+    if trust.keys.is_empty() {
+        return Ok(Provenance::Unchecked);
+    }
+    let refuse = |reason| SnapshotError::Untrusted { id: snap.id.clone(), reason };
+    let manifest = store.get(&format!("{}/{MANIFEST}", snap.id)).await?;
+    let sig = match store.get(&format!("{}/{}", snap.id, signature::SIGNATURE)).await {
+        Ok(b) => Some(b),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    match signature::check(&manifest, sig.as_deref(), &trust.keys) {
+        Ok(key) => {
+            let read: Result<Manifest, _> = serde_json::from_slice(&manifest);
+            let same =
+                read.ok().and_then(|m| serde_json::to_value(m).ok()) == serde_json::to_value(&snap.manifest).ok();
+            match same {
+                true => Ok(Provenance::Signed(key)),
+                false => Err(refuse(signature::Refusal::Mismatch)),
+            }
+        }
+        Err(signature::Refusal::Unsigned) if trust.allow_unsigned => Ok(Provenance::UnsignedAllowed),
+        Err(reason) => Err(refuse(reason)),
+    }
+}
+
+/// Who signed a snapshot, as its signature file claims (`None`: unsigned).
+pub async fn signed_by(store: &dyn Store, id: &str) -> Result<Option<String>, SnapshotError> {
+    match store.get(&format!("{id}/{}", signature::SIGNATURE)).await {
+        Ok(b) => Ok(Some(signature::claimed_key(&b).unwrap_or_else(|| "(unreadable signature)".into()))),
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A new snapshot id: UTC time to the millisecond, so ids sort by time.
@@ -120,13 +181,29 @@ impl<'a> SnapshotWriter<'a> {
         &self.files
     }
 
-    /// Writes the manifest last, which makes the snapshot visible. If that
-    /// fails, the files are removed.
-    pub async fn publish(mut self, mut manifest: Manifest) -> Result<Manifest, SnapshotError> {
+    /// Writes the manifest last, which makes the snapshot visible; with a
+    /// signer, its signature just before, so the snapshot is signed from
+    /// the moment it is visible. If that fails, the files are removed.
+    pub async fn publish(
+        mut self,
+        mut manifest: Manifest,
+        signer: Option<&signature::SnapshotSigner>,
+    ) -> Result<Manifest, SnapshotError> {
         manifest.files = std::mem::take(&mut self.files);
         manifest.snapshot_id = self.id.clone();
         let written = match serde_json::to_vec_pretty(&manifest) {
-            Ok(json) => self.store.put(&format!("{}/{}", self.id, MANIFEST), &json).await.map_err(SnapshotError::from),
+            Ok(json) => {
+                let signed = match signer {
+                    Some(s) => self.store.put(&format!("{}/{}", self.id, signature::SIGNATURE), &s.sign(&json)).await,
+                    None => Ok(()),
+                };
+                match signed {
+                    Ok(()) => {
+                        self.store.put(&format!("{}/{}", self.id, MANIFEST), &json).await.map_err(SnapshotError::from)
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
             Err(e) => Err(SnapshotError::BadManifest { id: self.id.clone(), reason: e.to_string() }),
         };
         match written {
@@ -208,9 +285,16 @@ pub async fn read_manifest(store: &dyn Store, id: &str) -> Result<Manifest, Snap
             reason: format!("it names snapshot '{}'", m.snapshot_id),
         });
     }
+    let mut paths = std::collections::HashSet::new();
     for f in &m.files {
         if crate::store::check_key(&f.path).is_err() {
             return Err(SnapshotError::BadManifest { id: id.to_string(), reason: "a file path is not valid".into() });
+        }
+        if !paths.insert(f.path.as_str()) {
+            return Err(SnapshotError::BadManifest {
+                id: id.to_string(),
+                reason: format!("{} is listed twice", f.path),
+            });
         }
     }
     // Every file the snapshot refers to must be listed (and so verified).
@@ -261,6 +345,127 @@ pub async fn resolve(store: &dyn Store, name: &str) -> Result<Listed, SnapshotEr
 /// damaged or missing file at once.
 pub async fn verify(store: &dyn Store, snap: &Listed) -> Result<(), SnapshotError> {
     check_files(store, snap, None, 4).await
+}
+
+/// Checks, from a listing of the store (no file is opened), that every
+/// file of the manifest is there with its size: a missing or truncated file
+/// is named before anything is loaded. Contents are checked as each file
+/// is read ([`open_checked`]).
+pub async fn check_listing(store: &dyn Store, snap: &Listed) -> Result<(), SnapshotError> {
+    let listed: std::collections::HashMap<String, u64> = store
+        .list(&format!("{}/", snap.id))
+        .await?
+        .into_iter()
+        .filter_map(|o| o.key.strip_prefix(&format!("{}/", snap.id)).map(|k| (k.to_string(), o.size)))
+        .collect();
+    let mut problems: Vec<String> = snap
+        .manifest
+        .files
+        .iter()
+        .filter_map(|f| match listed.get(&f.path) {
+            None => Some(format!("{} is missing", f.path)),
+            Some(&size) if size != f.bytes => {
+                Some(format!("{} has {size} bytes, the manifest says {}", f.path, f.bytes))
+            }
+            Some(_) => None,
+        })
+        .collect();
+    if problems.is_empty() {
+        return Ok(());
+    }
+    problems.sort();
+    Err(SnapshotError::Damaged { id: snap.id.clone(), problems: problems.join("; ") })
+}
+
+/// What a file read through [`open_checked`] turned out to be.
+pub struct Checked {
+    state: std::sync::Arc<std::sync::Mutex<(Sha256, u64)>>,
+    entry: FileEntry,
+    id: String,
+}
+
+impl Checked {
+    /// After the file was read to its end: an error naming it unless it
+    /// had exactly the manifest's size and SHA-256. Whatever was done with
+    /// its bytes must not be committed when this fails.
+    pub fn result(&self) -> Result<(), SnapshotError> {
+        let (hasher, bytes) = match self.state.lock() {
+            Ok(s) => (s.0.clone(), s.1),
+            Err(_) => return Err(self.damaged("could not be checked".into())),
+        };
+        if bytes != self.entry.bytes {
+            return Err(self.damaged(format!("has {bytes} bytes, the manifest says {}", self.entry.bytes)));
+        }
+        if hex::encode(hasher.finalize()) != self.entry.sha256 {
+            return Err(self.damaged("does not match its SHA-256 checksum".into()));
+        }
+        Ok(())
+    }
+
+    fn damaged(&self, what: String) -> SnapshotError {
+        SnapshotError::Damaged { id: self.id.clone(), problems: format!("{} {what}", self.entry.path) }
+    }
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing {
+    inner: crate::store::ObjectReader,
+    state: std::sync::Arc<std::sync::Mutex<(Sha256, u64)>>,
+}
+
+impl tokio::io::AsyncRead for Hashing {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = self.inner.as_mut().poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &polled {
+            let new = &buf.filled()[before..];
+            if let Ok(mut state) = self.state.lock() {
+                state.0.update(new);
+                state.1 += new.len() as u64;
+            }
+        }
+        polled
+    }
+}
+
+/// Opens a file of a snapshot for one read, hashing it as it is read:
+/// the caller uses those bytes only, and asks [`Checked::result`] at the end
+/// whether they were the manifest's. No file is opened twice.
+pub async fn open_checked(
+    store: &dyn Store,
+    snap: &Listed,
+    path: &str,
+) -> Result<(crate::store::ObjectReader, Checked), SnapshotError> {
+    let entry = snap.manifest.file(path).cloned().ok_or_else(|| SnapshotError::BadManifest {
+        id: snap.id.clone(),
+        reason: format!("{path} is used but not listed with a checksum"),
+    })?;
+    let reader = match store.open(&format!("{}/{path}", snap.id)).await {
+        Ok(r) => r,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(SnapshotError::Damaged { id: snap.id.clone(), problems: format!("{path} is missing") })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let state = std::sync::Arc::new(std::sync::Mutex::new((Sha256::new(), 0u64)));
+    let reader: crate::store::ObjectReader = Box::pin(Hashing { inner: reader, state: state.clone() });
+    Ok((reader, Checked { state, entry, id: snap.id.clone() }))
+}
+
+/// Reads a small file of a snapshot whole and checks it: the bytes
+/// returned are the ones the manifest names.
+pub async fn get_checked(store: &dyn Store, snap: &Listed, path: &str) -> Result<Vec<u8>, SnapshotError> {
+    let (mut reader, checked) = open_checked(store, snap, path).await?;
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).await.map_err(|source| {
+        SnapshotError::Store(StoreError::Io { op: "reading", store: store.describe(), key: path.to_string(), source })
+    })?;
+    checked.result()?;
+    Ok(bytes)
 }
 
 /// Downloads every file of a snapshot once, `jobs` at a time, into

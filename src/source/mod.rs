@@ -32,7 +32,9 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// A failed statement on the source. A data exception's message is
+    /// withheld: it may quote a value ([`crate::conn::describe_source_error`]).
     pub(crate) fn query(what: impl Into<String>, e: &tokio_postgres::Error) -> Self {
-        SourceError::Query { what: what.into(), reason: crate::conn::describe_pg_error(e) }
+        SourceError::Query { what: what.into(), reason: crate::conn::describe_source_error(e) }
     }
 }

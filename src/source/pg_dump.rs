@@ -43,14 +43,22 @@ pub struct PgDump<'a> {
     pub snapshot_id: &'a str,
     /// Exact `--exclude-table` patterns.
     pub exclude: &'a [String],
+    /// Environment variables pg_dump must not see (the masking key's).
+    pub hide_env: &'a [String],
     pub lock_timeout: Option<Duration>,
 }
 
 impl PgDump<'_> {
     fn command(&self, section: Section) -> Command {
         let mut cmd = Command::new(&self.tool.path);
+        // pg_dump gets the connection settings and nothing secret of ours:
+        // not the masking key (under whatever name it is configured), no
+        // SCRUBSNAP_* setting, no cloud credentials.
         for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("PG") {
+            let name = k.to_string_lossy();
+            let secret =
+                name.starts_with("SCRUBSNAP_") || name.starts_with("AWS_") || self.hide_env.iter().any(|h| *h == name);
+            if name.starts_with("PG") || secret {
                 cmd.env_remove(k);
             }
         }

@@ -54,6 +54,7 @@ impl SourceSession {
             .await
             .map_err(|e| SourceError::query("exporting the snapshot", &e))?;
         let what = "exporting the snapshot";
+        warn_if_plain(&client, spec).await;
         Ok(SourceSession {
             snapshot_id: super::catalog::get(&row, 0, what)?,
             server_version: super::catalog::get(&row, 1, what)?,
@@ -75,10 +76,16 @@ impl SourceSession {
         for chunk in qualified_names.chunks(200) {
             let sql = format!("LOCK TABLE {} IN ACCESS SHARE MODE", chunk.join(", "));
             self.client.batch_execute(&sql).await.map_err(|e| {
-                SourceError::query(
-                    "locking the tables to dump (another session holds a conflicting lock; see --lock-timeout)",
-                    &e,
-                )
+                let what = match e.code().map(|c| c.code()) {
+                    Some("42501") => {
+                        "locking the tables to dump: the role lacks a privilege on one of them (reading a table needs SELECT on it; GRANT SELECT ON ALL TABLES IN SCHEMA ... TO the role, or on PostgreSQL 14+ GRANT pg_read_all_data TO it)"
+                    }
+                    Some("55P03") => {
+                        "locking the tables to dump: another session holds a conflicting lock (it waited --lock-timeout)"
+                    }
+                    _ => "locking the tables to dump",
+                };
+                SourceError::query(what, &e)
             })?;
         }
         Ok(())
@@ -102,6 +109,26 @@ impl SourceSession {
     /// Ends the transaction (read-only: nothing to commit).
     pub async fn close(self) {
         let _ = self.client.batch_execute("ROLLBACK").await;
+    }
+}
+
+/// Warns when a TCP connection under the default `sslmode=prefer` ended up
+/// without TLS: production data would cross the network in the clear.
+async fn warn_if_plain(client: &Client, spec: &ConnSpec) {
+    if spec.sslmode != conn::SslMode::Prefer || spec.hosts.iter().all(|h| h.starts_with('/')) {
+        return;
+    }
+    let ssl = client
+        .query_opt("SELECT ssl FROM pg_catalog.pg_stat_ssl WHERE pid = pg_catalog.pg_backend_pid()", &[])
+        .await
+        .ok()
+        .flatten()
+        .and_then(|row| row.try_get::<_, bool>(0).ok());
+    if ssl == Some(false) {
+        tracing::warn!(
+            source = %spec,
+            "the source connection is not encrypted: sslmode=prefer (the default) fell back to plain TCP because the server offers no TLS; set sslmode=require or verify-full to refuse that"
+        );
     }
 }
 

@@ -50,8 +50,8 @@ impl LocalStore {
         let lock_path = self.root.join(CAS_LOCK);
         let root = self.root.clone();
         let r = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&root)?;
-            let lock = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path)?;
+            private_dirs(&root)?;
+            let lock = private_file(&lock_path, false)?;
             lock.lock()?;
             let out = f();
             let _ = lock.unlock();
@@ -162,7 +162,12 @@ impl Store for LocalStore {
                 return Err(unusable("it exists and is not a folder".into()));
             }
         }
-        fs::create_dir_all(&self.root).await.map_err(|e| unusable(format!("cannot create the folder: {e}")))?;
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || private_dirs(&root))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|e| unusable(format!("cannot create the folder: {e}")))?;
         let probe = self.root.join(format!(".scrubsnap-write-test-{}", std::process::id()));
         fs::write(&probe, b"ok").await.map_err(|e| unusable(format!("cannot write in the folder: {e}")))?;
         let _ = fs::remove_file(&probe).await;
@@ -171,13 +176,21 @@ impl Store for LocalStore {
 
     async fn create(&self, key: &str) -> Result<Box<dyn ObjectWriter>, StoreError> {
         let target = self.path(key)?;
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent).await.map_err(|e| self.io("creating folder for", key, e))?;
-        }
         let mut partial = target.clone().into_os_string();
         partial.push(PARTIAL_SUFFIX);
         let partial = PathBuf::from(partial);
-        let file = fs::File::create(&partial).await.map_err(|e| self.io("creating", key, e))?;
+        let (dir, path) = (target.parent().map(Path::to_path_buf), partial.clone());
+        let file = tokio::task::spawn_blocking(move || {
+            if let Some(dir) = dir {
+                private_dirs(&dir)?;
+            }
+            private_file(&path, true)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| self.io("creating", key, e))?;
+        let file = fs::File::from_std(file);
         Ok(Box::new(LocalWriter {
             file: Some(BufWriter::with_capacity(256 * 1024, file)),
             partial,
@@ -297,13 +310,17 @@ impl Store for LocalStore {
                 return Err(precondition_failed());
             }
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
+                private_dirs(parent)?;
             }
             let mut partial = path.clone().into_os_string();
             partial.push(PARTIAL_SUFFIX);
             let partial = PathBuf::from(partial);
-            std::fs::write(&partial, &data)?;
-            std::fs::File::open(&partial)?.sync_all()?;
+            {
+                use std::io::Write;
+                let mut file = private_file(&partial, true)?;
+                file.write_all(&data)?;
+                file.sync_all()?;
+            }
             std::fs::rename(&partial, &path)
         })
         .await?;
@@ -326,6 +343,20 @@ fn relative_key(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let parts: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
     Some(parts.join("/"))
+}
+
+/// Creates a folder and its missing parents, readable by this user only
+/// (0700): a snapshot holds a database's structure and data.
+pub fn private_dirs(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path)
+}
+
+/// Opens a file for writing, created readable and writable by this user
+/// only (0600); `truncate` empties an existing one.
+pub fn private_file(path: &Path, truncate: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().create(true).write(true).truncate(truncate).mode(0o600).open(path)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use std::pin::Pin;
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-pub use local::LocalStore;
+pub use local::{private_dirs, private_file, LocalStore};
 pub use s3::{S3Options, S3Store, S3Url};
 
 /// A readable object.

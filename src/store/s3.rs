@@ -57,6 +57,9 @@ pub struct S3Options {
     pub part_size: usize,
     /// Parts uploaded at once per object.
     pub parts_in_flight: usize,
+    /// Allow an `http://` endpoint that is not on this machine (snapshots
+    /// and credentials' signatures would cross the network unencrypted).
+    pub allow_http: bool,
 }
 
 impl Default for S3Options {
@@ -69,6 +72,7 @@ impl Default for S3Options {
             storage_class: None,
             part_size: 8 * 1024 * 1024,
             parts_in_flight: 2,
+            allow_http: false,
         }
     }
 }
@@ -113,6 +117,21 @@ crate::error::message_error!(
     BadS3Url
 );
 
+/// Whether an endpoint URL is plain `http://` to a host that is not this
+/// machine (loopback: `localhost`, 127.0.0.0/8, `::1`).
+pub fn plain_remote(endpoint: &str) -> bool {
+    let Ok(url) = url::Url::parse(endpoint) else { return false };
+    if url.scheme() != "http" {
+        return false;
+    }
+    match url.host() {
+        Some(url::Host::Domain(d)) => !d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => !ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => !ip.is_loopback(),
+        None => true,
+    }
+}
+
 /// A bucket and prefix on S3.
 pub struct S3Store {
     client: Client,
@@ -148,6 +167,15 @@ impl S3Store {
         let mut conf = aws_sdk_s3::config::Builder::from(&sdk).force_path_style(opts.path_style);
         if let Some(endpoint) = &opts.endpoint {
             conf = conf.endpoint_url(endpoint);
+        }
+        let endpoint = opts.endpoint.clone().or_else(|| sdk.endpoint_url().map(str::to_string));
+        if let Some(endpoint) = endpoint.filter(|e| !opts.allow_http && plain_remote(e)) {
+            return Err(StoreError::Unusable {
+                store: url.to_string(),
+                reason: format!(
+                    "the S3 endpoint {endpoint} is plain http on another machine: snapshots would cross the network unencrypted; use https, or --s3-allow-http if the network is trusted"
+                ),
+            });
         }
         conf = conf.timeout_config(
             aws_sdk_s3::config::timeout::TimeoutConfig::builder()
@@ -746,6 +774,19 @@ impl Store for S3Store {
         before: Option<chrono::DateTime<chrono::Utc>>,
     ) -> Result<usize, StoreError> {
         self.abort_uploads(prefix, before).await
+    }
+}
+
+#[cfg(test)]
+mod http_tests {
+    #[test]
+    fn only_plain_http_to_another_machine_is_refused() {
+        assert!(super::plain_remote("http://minio.internal:9000"));
+        assert!(super::plain_remote("http://10.0.0.5:9000"));
+        assert!(!super::plain_remote("https://minio.internal:9000"));
+        assert!(!super::plain_remote("http://127.0.0.1:9000"));
+        assert!(!super::plain_remote("http://localhost:4566"));
+        assert!(!super::plain_remote("http://[::1]:9000"));
     }
 }
 

@@ -163,6 +163,14 @@ impl Cluster {
         cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-f"]).arg(file).output().expect("running psql")
     }
 
+    /// Runs a SQL file with psql as a careless user would: going on after
+    /// errors (no ON_ERROR_STOP).
+    pub fn psql_file_lax(&self, db: &str, file: &Path) -> Output {
+        let mut cmd = Command::new(self.bin("psql"));
+        self.libpq(&mut cmd);
+        cmd.args(["-X", "-q", "-d", db, "-f"]).arg(file).output().expect("running psql")
+    }
+
     /// Loads a SQL file (relative to the repository) into a new database.
     pub fn sql_db(&self, prefix: &str, rel_path: &str) -> String {
         let db = self.fresh_db(prefix);

@@ -18,3 +18,4 @@ mod review;
 mod s3;
 mod s3_harness;
 mod spine;
+mod trust;

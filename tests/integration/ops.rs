@@ -20,7 +20,7 @@ fn report_and_metrics_on_success_and_failure() {
         ("SCRUBSNAP_SOURCE", c.url(&src)),
         ("SCRUBSNAP_DEST", dest.clone()),
         ("SCRUBSNAP_RULES", rules.to_string_lossy().to_string()),
-        ("SCRUBSNAP_KEY", "ops-test-key-0123456789abcdef".to_string()),
+        ("SCRUBSNAP_KEY", "ops-test-key-0123456789abcdef-0123456789".to_string()),
         ("SCRUBSNAP_REPORT", report.to_string_lossy().to_string()),
         ("SCRUBSNAP_METRICS_FILE", metrics.to_string_lossy().to_string()),
     ];
@@ -182,7 +182,7 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
     )
     .expect("write");
     std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
-    let key = [("SCRUBSNAP_KEY", "stop-test-key-0123456789")];
+    let key = [("SCRUBSNAP_KEY", "stop-test-key-0123456789-0123456789")];
 
     for signal in ["TERM", "INT"] {
         let mut child = spawn_with(

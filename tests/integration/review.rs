@@ -145,7 +145,7 @@ fn the_leak_scan_blocks_a_copy_left_unmasked() {
     let dir = store_dir();
     let bad_path = dir.path().join("bad.yaml");
     std::fs::write(&bad_path, &bad).expect("write");
-    let key = [("SCRUBSNAP_KEY", "leak-test-key-0123456789abcdef")];
+    let key = [("SCRUBSNAP_KEY", "leak-test-key-0123456789abcdef-0123456789")];
     // With one job, the tables without remembered originals are dumped after
     // those with (customers, orders) and probed as they pass; the others keep
     // their probes for the end. With four, all start at once. Both find the same.
@@ -391,7 +391,7 @@ fn init_check_and_create_agree_on_a_music_shop() {
     let src = c.fixture_db("music");
     let url = c.url(&src);
     let dir = store_dir();
-    let key = [("SCRUBSNAP_KEY", "music-shop-key-0123456789abcdef")];
+    let key = [("SCRUBSNAP_KEY", "music-shop-key-0123456789abcdef-0123456789")];
     // rules init writes rules that check passes and create publishes, unedited.
     let r = scrubsnap_env(&["rules", "init", "--source", &url], &[]);
     assert_eq!(r.code, 0, "{}", r.all());

@@ -660,7 +660,7 @@ fn a_failed_restore_leaves_the_target_as_it_was_or_empty() {
         .expect("write");
     let store = store_dir();
     let dest = store.path().to_string_lossy().to_string();
-    let key = [("SCRUBSNAP_KEY", "undo-test-key-0123456789abcdef")];
+    let key = [("SCRUBSNAP_KEY", "undo-test-key-0123456789abcdef-0123456789")];
     let r =
         scrubsnap_env(&["create", "--source", &c.url(&src), "--dest", &dest, "--rules", &bad.to_string_lossy()], &key);
     assert_eq!(r.code, 0, "{}", r.all());

@@ -410,19 +410,11 @@ pub struct Ip {
 
 impl Ip {
     pub fn new(key: &MaskKey, purpose: &str, keep_prefix: u32) -> Self {
-        let domain = |bits: u32| {
-            let free = bits - keep_prefix.min(bits);
-            if free >= 128 {
-                u128::MAX
-            } else {
-                1u128 << free
-            }
+        let v6 = match 128 - keep_prefix.min(128) {
+            128 => Permutation::full(key, &format!("{purpose}/128")),
+            free => Permutation::new(key, &format!("{purpose}/128"), 1u128 << free),
         };
-        Ip {
-            v4: Permutation::new(key, &format!("{purpose}/32"), domain(32)),
-            v6: Permutation::new(key, &format!("{purpose}/128"), domain(128)),
-            keep_prefix,
-        }
+        Ip { v4: Permutation::new(key, &format!("{purpose}/32"), 1u128 << (32 - keep_prefix.min(32))), v6, keep_prefix }
     }
 }
 impl Masker for Ip {
