@@ -68,7 +68,16 @@ async fn read_source(source: Option<&str>) -> Result<(SourceSession, Catalog), F
 
 pub async fn check(args: CheckArgs, _ctx: &Context) -> Result<(), Failure> {
     let rules = Rules::load(&args.rules).map_err(|e| Failure::config(anyhow!("{e}")))?;
-    let (session, catalog) = read_source(args.source.as_deref()).await?;
+    let (session, mut catalog) = read_source(args.source.as_deref()).await?;
+    if let Some(subset) = &rules.subset {
+        let problems = scrubsnap::plan::subset::add_virtual_keys(&mut catalog, subset);
+        if !problems.is_empty() {
+            return Err(Failure::config(anyhow!(
+                "the rules cannot be applied:\n{}",
+                scrubsnap::rules::RulesError(problems)
+            )));
+        }
+    }
     let selection = Selection::build(&catalog, &TablePatterns::default().with_rules(Some(&rules)))
         .map_err(|e| Failure::config(anyhow!("the rules' rows: skip tables break foreign keys:\n{e}")))?;
     let samples =
@@ -85,9 +94,26 @@ pub async fn check(args: CheckArgs, _ctx: &Context) -> Result<(), Failure> {
             .await
             .map_err(|e| Failure::classified(e, "the leak analysis failed"))?,
     };
+    let subset = match &rules.subset {
+        Some(rules_subset) => {
+            let dumped: std::collections::HashSet<u32> = selection
+                .with_rows
+                .iter()
+                .copied()
+                .filter(|o| catalog.table(*o).is_some_and(|t| !plan.skip_rows.contains(&t.display_name())))
+                .collect();
+            let bad = |p: Vec<scrubsnap::rules::Problem>| {
+                Failure::config(anyhow!("the rules cannot be applied:\n{}", scrubsnap::rules::RulesError(p)))
+            };
+            let subset = scrubsnap::plan::subset::SubsetPlan::build(rules_subset, &catalog, &dumped).map_err(bad)?;
+            subset.validate(&session.client, rules_subset, &catalog).await.map_err(bad)?;
+            subset.counts(&session.client, &catalog).await.map_err(Failure::runtime)?
+        }
+        None => Vec::new(),
+    };
     session.close().await;
     let sampled_rows = if args.full { 0 } else { args.sample };
-    let evidence = review::Evidence { samples: &samples, sampled_rows, leaks: &leaks };
+    let evidence = review::Evidence { samples: &samples, sampled_rows, leaks: &leaks, subset };
     let report = review::check(&rules, &plan, &catalog, evidence);
     match args.format {
         Format::Text => print!("{}", review::render_text(&report)),

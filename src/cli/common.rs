@@ -139,11 +139,12 @@ impl TrustArgs {
 
     /// Checks the snapshot's origin before anything of it is used: refuses
     /// (exit 2) what the trusted keys do not vouch for, and says what was
-    /// established.
+    /// established; `loads` (restore, export) warns when nothing is checked.
     pub async fn authenticate(
         &self,
         store: &dyn scrubsnap::store::Store,
         snap: &scrubsnap::snapshot::Listed,
+        loads: bool,
     ) -> Result<(), Failure> {
         use scrubsnap::snapshot::Provenance;
         let trust = self.trust()?;
@@ -153,10 +154,11 @@ impl TrustArgs {
                 snapshot = %snap.id,
                 "--allow-unsigned: the snapshot is not signed, and its origin is not checked"
             ),
-            Provenance::Unchecked => tracing::warn!(
+            Provenance::Unchecked if loads => tracing::warn!(
                 snapshot = %snap.id,
                 "the snapshot's origin is not checked (no --trusted-key): whoever can write the store decides what runs on this database"
             ),
+            Provenance::Unchecked => {}
         }
         Ok(())
     }

@@ -106,6 +106,10 @@ pub struct Args {
     #[command(flatten)]
     timeouts: TimeoutArgs,
 
+    /// Print what would be dumped (every table, how its rows are chosen, the planner's estimate and, with `subset:`, the exact rows kept) and stop: nothing is written.
+    #[arg(long)]
+    dry_run: bool,
+
     /// Write a JSON summary of the run here (on success and on failure).
     #[arg(long, value_name = "FILE", env = "SCRUBSNAP_REPORT")]
     report: Option<PathBuf>,
@@ -120,6 +124,13 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let report = args.report.clone();
     let metrics = args.metrics_file.clone();
     let dest = args.dest.clone();
+    if args.dry_run {
+        let opts = options(args, ctx)?;
+        let lines =
+            create::dry_run(&opts, &ProcessEnv).await.map_err(|e| Failure::classified(e, "create --dry-run failed"))?;
+        print!("{}", render_plan(&lines));
+        return Ok(());
+    }
     let mut warnings = Vec::new();
     if args.no_rules {
         warnings.push("--no-rules: nothing was masked".to_string());
@@ -156,9 +167,51 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     result.map(|_| ())
 }
 
+/// The table of `create --dry-run`.
+pub fn render_plan(lines: &[scrubsnap::plan::subset::SubsetTable]) -> String {
+    let mut out = format!("{:<40}  {:>12}  {:>12}  HOW\n", "TABLE", "ESTIMATED", "KEPT");
+    for l in lines {
+        out.push_str(&format!(
+            "{:<40}  {:>12}  {:>12}  {}\n",
+            l.table,
+            l.estimated_rows,
+            l.kept_rows.map_or_else(|| "all".to_string(), |n| n.to_string()),
+            l.reach.describe()
+        ));
+    }
+    out
+}
+
 async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manifest, Failure> {
-    let source = connection(args.source.as_deref(), "--source")?;
     let store = args.s3.open_dest(&args.dest, Some(&args.s3_write)).await?;
+    let opts = options(args, ctx)?;
+    tracing::info!(source = %opts.source, store = %store.describe(), "creating snapshot");
+    let manifest = create::create(&opts, store.as_ref(), &ProcessEnv, &ctx.progress)
+        .await
+        .map_err(|e| Failure::classified(e, "create failed; nothing was published"))?;
+    let dumped = manifest.tables.iter().filter(|t| t.has_data()).count();
+    tracing::info!(
+        snapshot = %manifest.snapshot_id,
+        tables = dumped,
+        schema_only_tables = manifest.tables.len() - dumped,
+        rows = manifest.total_rows(),
+        bytes = manifest.total_bytes(),
+        duration_ms = manifest.duration_ms,
+        "snapshot {} published: {} tables, {} rows, {} written in {:.1}s",
+        manifest.snapshot_id,
+        dumped,
+        manifest.total_rows(),
+        human_bytes(manifest.total_bytes()),
+        manifest.duration_ms as f64 / 1000.0
+    );
+    println!("{}", manifest.snapshot_id);
+    Ok(manifest)
+}
+
+/// The run's settings from the flags: the source, the rules and key, the
+/// signing key, and the rest.
+fn options(args: Args, ctx: &Context) -> Result<CreateOptions, Failure> {
+    let source = connection(args.source.as_deref(), "--source")?;
     let masking = match (&args.rules, args.no_rules) {
         (Some(path), _) => {
             let rules = Rules::load(path).map_err(|e| Failure::config(anyhow!("{e}")))?;
@@ -193,7 +246,7 @@ async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manife
         .jobs
         .map(|j| j as usize)
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let opts = CreateOptions {
+    Ok(CreateOptions {
         jobs,
         verify_restore,
         masking,
@@ -214,26 +267,5 @@ async fn create(args: Args, ctx: &Context) -> Result<scrubsnap::snapshot::Manife
         cancel: super::common::cancel_on_signal(&ctx.quit),
         hide_env: vec![args.key.key_env.clone()],
         signer,
-    };
-    tracing::info!(source = %opts.source, store = %store.describe(), "creating snapshot");
-    let manifest = create::create(&opts, store.as_ref(), &ProcessEnv, &ctx.progress)
-        .await
-        .map_err(|e| Failure::classified(e, "create failed; nothing was published"))?;
-    let dumped = manifest.tables.iter().filter(|t| t.has_data()).count();
-    tracing::info!(
-        snapshot = %manifest.snapshot_id,
-        tables = dumped,
-        schema_only_tables = manifest.tables.len() - dumped,
-        rows = manifest.total_rows(),
-        bytes = manifest.total_bytes(),
-        duration_ms = manifest.duration_ms,
-        "snapshot {} published: {} tables, {} rows, {} written in {:.1}s",
-        manifest.snapshot_id,
-        dumped,
-        manifest.total_rows(),
-        human_bytes(manifest.total_bytes()),
-        manifest.duration_ms as f64 / 1000.0
-    );
-    println!("{}", manifest.snapshot_id);
-    Ok(manifest)
+    })
 }

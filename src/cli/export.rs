@@ -32,7 +32,7 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
-    args.trust.authenticate(store.as_ref(), &snap).await?;
+    args.trust.authenticate(store.as_ref(), &snap, true).await?;
     match args.output {
         None => {
             let mut out = tokio::io::BufWriter::new(tokio::io::stdout());

@@ -106,7 +106,7 @@ pub fn schema() -> Value {
     };
     let mut variants = vec![
         json!({"const": "keep", "description": "copied as is, after review"}),
-        json!({"type": "object", "properties": {"keep": {"oneOf": [{"type": "boolean"}, {"type": "string"}, {"type": "object", "properties": {"reason": {"type": "string"}}, "additionalProperties": false}]}}, "required": ["keep"], "additionalProperties": false}),
+        json!({"type": "object", "properties": {"keep": {"oneOf": [{"type": "boolean"}, {"type": "string"}, {"type": "object", "properties": {"reason": {"type": "string"}, "may_contain": {"type": "array", "items": {"type": "string"}, "description": "masked columns (schema.table.column) this kept column may share values with; needs a reason"}}, "additionalProperties": false}]}}, "required": ["keep"], "additionalProperties": false}),
         json!({"enum": MASKERS.iter().map(|d| d.name).collect::<Vec<_>>(), "description": "a masker with default options"}),
     ];
     for d in MASKERS {
@@ -144,7 +144,26 @@ pub fn schema() -> Value {
             "strict": {"type": "boolean", "description": "every column of every dumped table must be masked or kept"},
             "include": {"type": "array", "items": {"type": "string"}, "description": "other rules files, relative to this one"},
             "patterns": {"type": "array", "items": {"oneOf": pattern_variants}},
-            "tables": {"type": "object", "additionalProperties": {"$ref": "#/$defs/table"}}
+            "tables": {"type": "object", "additionalProperties": {"$ref": "#/$defs/table"}},
+            "subset": {
+                "type": "object",
+                "additionalProperties": false,
+                "description": "a slice of the source that follows foreign keys: roots, their descendants, and every row a kept row refers to",
+                "properties": {
+                    "roots": {"type": "object", "description": "schema.table: where the slice starts", "additionalProperties": {"oneOf": [
+                        {"type": "string", "description": "SQL condition on that table"},
+                        {"type": "object", "properties": {"where": {"type": "string"}}, "required": ["where"], "additionalProperties": false},
+                        {"type": "object", "properties": {"percent": {"type": "number", "minimum": 0, "maximum": 100, "description": "a deterministic sample: about this share of the rows, by a hash of the primary key"}}, "required": ["percent"], "additionalProperties": false}
+                    ]}},
+                    "virtual_foreign_keys": {"type": "array", "description": "relations the catalog does not declare", "items": {
+                        "type": "object", "additionalProperties": false, "required": ["from", "to"],
+                        "properties": {
+                            "from": {"type": "string", "description": "schema.table(column, ...)"},
+                            "to": {"type": "string", "description": "schema.table(column, ...)"}
+                        }
+                    }}
+                }
+            }
         },
         "$defs": {
             "table": {

@@ -47,7 +47,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let target = connection(args.target.as_deref(), "--target")?;
     let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
-    args.trust.authenticate(store.as_ref(), &snap).await?;
+    args.trust.authenticate(store.as_ref(), &snap, true).await?;
     tracing::info!(snapshot = %snap.id, target = %target, "restoring snapshot");
     let jobs = args
         .jobs

@@ -34,7 +34,7 @@ pub struct Args {
 pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
     let (store, name) = args.s3.open_from(&args.from).await?;
     let snap = snapshot::resolve(store.as_ref(), &name).await.map_err(Failure::runtime)?;
-    args.trust.authenticate(store.as_ref(), &snap).await?;
+    args.trust.authenticate(store.as_ref(), &snap, args.restore_into.is_some()).await?;
     let verified = match &args.restore_into {
         None => scrubsnap::verify::files(store.as_ref(), &snap).await,
         Some(conn) => {

@@ -37,19 +37,35 @@ pub async fn dump(
     writer: &mut SnapshotWriter<'_>,
     progress: &Progress,
 ) -> Result<Dumped, CreateError> {
-    let Decided { catalog, selection, plan, .. } = decided;
+    let Decided { catalog, selection, plan, subset, .. } = decided;
     let leak = match (&opts.masking, opts.leak_scan) {
         (Some(_), Some(bytes)) => Some(LeakRun::new(bytes, opts.leak_spill, catalog, plan)),
         _ => None,
     };
     let remembers = |t: &catalog::Table| leak.as_ref().is_some_and(|l| l.remembers(t));
-    let sizing = Sizing { selection, plan, jobs: opts.jobs, chunk_bytes: opts.chunk_bytes, remembers: &remembers };
+    // A slice's tables are read whole by their query: no chunks.
+    let whole = |t: &catalog::Table| subset.as_ref().is_some_and(|s| s.is_subset(t.oid));
+    let sizing = Sizing {
+        selection,
+        plan,
+        jobs: opts.jobs,
+        chunk_bytes: opts.chunk_bytes,
+        remembers: &remembers,
+        unchunked: &whole,
+    };
     let jobs::JobPlan { mut tables, jobs } = jobs::plan(session, catalog, sizing).await?;
     let workers = Workers::new(jobs, session.server_version_num);
     let clients = workers.connect(session, &opts.source, env, opts.jobs).await?;
     let schema = scripts::files();
     let done = {
-        let cx = JobCx { plan, leak: leak.as_ref(), level: opts.compress_level, writer: &*writer, progress };
+        let cx = JobCx {
+            plan,
+            subset: subset.as_ref(),
+            leak: leak.as_ref(),
+            level: opts.compress_level,
+            writer: &*writer,
+            progress,
+        };
         let (done, scripts) =
             tokio::join!(workers.run(&clients, &cx), scripts::write(dumper, &schema, &*writer, &workers));
         for c in &clients {

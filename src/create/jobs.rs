@@ -53,6 +53,8 @@ pub struct Sizing<'a> {
     /// Whether a table remembers originals for the leak scan (false for
     /// every table when there is no scan).
     pub remembers: &'a dyn Fn(&Table) -> bool,
+    /// Tables read by one query each, never in chunks (a slice's).
+    pub unchunked: &'a dyn Fn(&Table) -> bool,
 }
 
 /// Plans the jobs: every selected table gets its entry; its rows, when
@@ -62,7 +64,7 @@ pub async fn plan<'a>(
     catalog: &'a Catalog,
     sizing: Sizing<'_>,
 ) -> Result<JobPlan<'a>, CreateError> {
-    let Sizing { selection, plan, jobs: workers, chunk_bytes, remembers } = sizing;
+    let Sizing { selection, plan, jobs: workers, chunk_bytes, remembers, unchunked } = sizing;
     let chunk_cost = chunk_bytes.unwrap_or_else(|| auto_chunk_cost(catalog, selection, plan, workers));
     let mut tables = Vec::new();
     let mut jobs = Vec::new();
@@ -92,7 +94,10 @@ pub async fn plan<'a>(
         // worker (a multiple of the workers in chunks): the other tables wait
         // for the last of them, so that they can be probed as they are dumped.
         let round_to = if remembers && cost > MIN_CHUNK / 4 { workers.max(1) as u64 } else { 1 };
-        let parts = chunks_of(session, t, cost, chunk_cost, round_to).await?;
+        let parts = match unchunked(t) {
+            true => vec![Pages { start: 0, end: None }],
+            false => chunks_of(session, t, cost, chunk_cost, round_to).await?,
+        };
         let n = parts.len();
         for (i, pages) in parts.into_iter().enumerate() {
             let (path, part) = match n {

@@ -38,6 +38,7 @@ use crate::error::{Classify, Fault};
 use crate::mask::MaskKey;
 use crate::pgtools::Tool;
 use crate::plan::masking::{self, MaskPlan};
+use crate::plan::subset::{self, SubsetPlan};
 use crate::plan::{Selection, SelectionError, TablePatterns};
 use crate::progress::Progress;
 use crate::rules::{Rules, RulesError};
@@ -268,6 +269,8 @@ pub struct Decided {
     pub selection: Selection,
     pub plan: MaskPlan,
     pub tool: Tool,
+    /// The slice to dump, when the rules have `subset:`.
+    pub subset: Option<SubsetPlan>,
 }
 
 async fn run(
@@ -317,6 +320,7 @@ async fn run(
         .filter(|t| t.kind == RelKind::MatView && decided.selection.selected.contains(&t.oid))
         .map(|t| t.display_name())
         .collect();
+    let subset = decided.subset.as_ref().map(|s| subset_info(s, &decided.catalog, &dumped.tables));
     let record = Record {
         created_at: when.created_at,
         duration_ms: when.at.elapsed().as_millis() as u64,
@@ -336,17 +340,80 @@ async fn run(
             ephemeral_key: m.key.is_ephemeral(),
             columns: decided.plan.coverage.clone(),
             leak_scan: dumped.leak_scan,
+            subset,
         }),
     };
     let manifest = Manifest::new(writer.id(), record);
     publish(opts, store, env, progress, writer, manifest, lost).await
 }
 
+/// What `create --dry-run` reports: every table whose rows would be dumped,
+/// how they would be chosen, the planner's estimate, and (in a slice) the
+/// exact number kept. Nothing is written, no store is touched.
+pub async fn dry_run(
+    opts: &CreateOptions,
+    env: &dyn Env,
+) -> Result<Vec<crate::plan::subset::SubsetTable>, CreateError> {
+    let session = SourceSession::open(&opts.source, env, opts.timeouts).await?;
+    let decided = decide(opts, &session).await?;
+    let lines = match &decided.subset {
+        Some(subset) => subset
+            .counts(&session.client, &decided.catalog)
+            .await
+            .map_err(|e| SourceError::query("counting the rows of the slice", &e))?,
+        None => decided
+            .catalog
+            .tables
+            .iter()
+            .filter(|t| decided.selection.with_rows.contains(&t.oid))
+            .map(|t| subset::SubsetTable {
+                table: t.display_name(),
+                reach: subset::Reach::Whole,
+                estimated_rows: t.estimated_rows.max(0) as u64,
+                kept_rows: None,
+            })
+            .collect(),
+    };
+    session.close().await;
+    Ok(lines)
+}
+
+/// The manifest's record of a slice: its roots, and per table how its rows
+/// were chosen, the planner's estimate and the rows kept.
+fn subset_info(
+    subset: &SubsetPlan,
+    catalog: &Catalog,
+    tables: &[crate::snapshot::TableEntry],
+) -> crate::snapshot::manifest::SubsetInfo {
+    let mut out = Vec::new();
+    for entry in tables {
+        let Some(t) = catalog.tables.iter().find(|t| t.schema == entry.schema && t.name == entry.name) else {
+            continue;
+        };
+        let Some(reach) = subset.reach.get(&t.oid) else { continue };
+        out.push(subset::SubsetTable {
+            table: t.display_name(),
+            reach: reach.clone(),
+            estimated_rows: t.estimated_rows.max(0) as u64,
+            kept_rows: Some(entry.rows),
+        });
+    }
+    crate::snapshot::manifest::SubsetInfo { roots: subset.roots.clone(), tables: out }
+}
+
 /// Reads the catalog and decides what to dump and how, before a row is
 /// read: the table selection, the masking plan (every problem at once),
 /// the locks, and the pg_dump to use.
 async fn decide(opts: &CreateOptions, session: &SourceSession) -> Result<Decided, CreateError> {
-    let catalog = Catalog::read(&session.client).await?;
+    let mut catalog = Catalog::read(&session.client).await?;
+    let subset_rules = opts.masking.as_ref().and_then(|m| m.rules.subset.as_ref());
+    if let Some(rules) = subset_rules {
+        // Virtual keys join the catalog's: they carry masks and the slice alike.
+        let problems = subset::add_virtual_keys(&mut catalog, rules);
+        if !problems.is_empty() {
+            return Err(RulesError(problems).into());
+        }
+    }
     let patterns = opts.patterns.with_rules(opts.masking.as_ref().map(|m| &m.rules));
     let selection = Selection::build(&catalog, &patterns)?;
     let plan = match &opts.masking {
@@ -371,6 +438,20 @@ async fn decide(opts: &CreateOptions, session: &SourceSession) -> Result<Decided
     for p in &selection.unmatched {
         tracing::warn!(pattern = %p, "table pattern matched no table");
     }
+    let subset = match subset_rules {
+        Some(rules) => {
+            let dumped: std::collections::HashSet<u32> = selection
+                .with_rows
+                .iter()
+                .copied()
+                .filter(|o| catalog.table(*o).is_some_and(|t| !plan.skip_rows.contains(&t.display_name())))
+                .collect();
+            let subset = SubsetPlan::build(rules, &catalog, &dumped).map_err(RulesError)?;
+            subset.validate(&session.client, rules, &catalog).await.map_err(RulesError)?;
+            Some(subset)
+        }
+        None => None,
+    };
     let tool = crate::pgtools::find("pg_dump", session.server_major(), opts.pg_dump.as_deref())?;
     if catalog::has_large_objects(&session.client).await? {
         tracing::warn!("the database has large objects (pg_largeobject); snapshots do not carry their contents yet");
@@ -382,7 +463,7 @@ async fn decide(opts: &CreateOptions, session: &SourceSession) -> Result<Decided
         snapshot = %session.snapshot_id,
         "source transaction open"
     );
-    Ok(Decided { catalog, selection, plan, tool })
+    Ok(Decided { catalog, selection, plan, tool, subset })
 }
 
 /// Publishes a complete snapshot: a test restore first when asked, the

@@ -47,6 +47,8 @@ pub struct Workers<'a> {
 /// What every job needs besides its own description.
 pub struct JobCx<'a> {
     pub plan: &'a MaskPlan,
+    /// The slice, when the rules have `subset:`.
+    pub subset: Option<&'a crate::plan::subset::SubsetPlan>,
     pub leak: Option<&'a LeakRun>,
     pub level: u32,
     pub writer: &'a SnapshotWriter<'a>,
@@ -153,7 +155,11 @@ impl<'a> Workers<'a> {
                 m
             });
             let filter = cx.plan.filters.get(&t.oid).map(String::as_str);
-            let copy = copy_out::start(client, t, &copy_out::copy_out_sql(t, filter, job.pages)).await?;
+            let sql = cx
+                .subset
+                .and_then(|s| s.copy_sql(t, filter))
+                .unwrap_or_else(|| copy_out::copy_out_sql(t, filter, job.pages));
+            let copy = copy_out::start(client, t, &sql).await?;
             let stages = Stages { mask, leak, level: cx.level };
             pipeline::dump_part(copy, file, stages, move |s| progress.update(s.rows, s.raw_bytes)).await
         }

@@ -3,5 +3,6 @@
 
 pub mod masking;
 pub mod selection;
+pub mod subset;
 
 pub use selection::{Selection, SelectionError, TablePatterns};

@@ -69,6 +69,9 @@ pub struct Report {
     pub leak_candidates: u64,
     pub leak_confirmed: u64,
     pub columns: Vec<ColumnReport>,
+    /// With `subset:`: which rule keeps each table's rows, and how many.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subset: Vec<crate::plan::subset::SubsetTable>,
     pub passed: bool,
 }
 
@@ -156,6 +159,8 @@ pub struct Evidence<'a> {
     pub sampled_rows: u64,
     /// The leak analysis over the samples (or every row).
     pub leaks: &'a Verdict,
+    /// With `subset:`, how each table's rows are chosen and how many are kept.
+    pub subset: Vec<crate::plan::subset::SubsetTable>,
 }
 
 /// Checks the rules' `plan` against the catalog and what was sampled; the
@@ -203,6 +208,7 @@ pub fn check(rules: &Rules, plan: &MaskPlan, catalog: &Catalog, evidence: Eviden
         leak_confirmed: evidence.leaks.confirmed,
         columns,
         passed,
+        subset: evidence.subset,
     }
 }
 
@@ -305,7 +311,26 @@ pub fn render_text(r: &Report) -> String {
         }
         out.push('\n');
     }
+    out.push_str(&subset_text(r));
     out.push_str(&summary(r));
+    out
+}
+
+/// The subset section: every table, how its rows are kept, how many.
+fn subset_text(r: &Report) -> String {
+    if r.subset.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nSubset (rows kept per table)\n");
+    for t in &r.subset {
+        out.push_str(&format!(
+            "  {:<40} {:>10} of ~{:<10} {}\n",
+            t.table,
+            t.kept_rows.map_or_else(|| "all".to_string(), |n| n.to_string()),
+            t.estimated_rows,
+            t.reach.describe()
+        ));
+    }
     out
 }
 
@@ -329,6 +354,18 @@ pub fn render_markdown(r: &Report) -> String {
             esc(&c.suspicion_text()),
             esc(&c.holds_text())
         ));
+    }
+    if !r.subset.is_empty() {
+        out.push_str("\n### Subset\n\n| table | rows kept | of (estimate) | why |\n|---|---:|---:|---|\n");
+        for t in &r.subset {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} |\n",
+                esc(&t.table),
+                t.kept_rows.map_or_else(|| "all".to_string(), |n| n.to_string()),
+                t.estimated_rows,
+                esc(&t.reach.describe())
+            ));
+        }
     }
     let failures: Vec<&ColumnReport> = r.columns.iter().filter(|c| c.failure.is_some()).collect();
     if !failures.is_empty() {

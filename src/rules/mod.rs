@@ -287,6 +287,98 @@ struct RawFile {
     patterns: Vec<PatternRule>,
     #[serde(default)]
     tables: BTreeMap<String, TableRule>,
+    #[serde(default)]
+    subset: Option<RawSubset>,
+}
+
+/// `subset:` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSubset {
+    #[serde(default)]
+    roots: BTreeMap<String, RootRule>,
+    #[serde(default)]
+    virtual_foreign_keys: Vec<RawVirtualKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVirtualKey {
+    from: String,
+    to: String,
+}
+
+/// Where a subset starts, in one table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RootRule {
+    /// The rows matching an SQL condition on the table.
+    Where(String),
+    /// A deterministic sample: about this percentage of the rows, chosen by
+    /// a hash of each row's primary key (or whole row), the same every run.
+    Percent(f64),
+}
+
+impl<'de> Deserialize<'de> for RootRule {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(RootRule::Where(s)),
+            Value::Object(mut m) => {
+                let rule = match (m.remove("percent"), m.remove("where")) {
+                    (Some(p), None) => match p.as_f64() {
+                        Some(p) if (0.0..=100.0).contains(&p) => RootRule::Percent(p),
+                        _ => return Err(de::Error::custom("percent must be a number from 0 to 100")),
+                    },
+                    (None, Some(Value::String(w))) => RootRule::Where(w),
+                    _ => {
+                        return Err(de::Error::custom("a root is an SQL condition, {where: CONDITION} or {percent: N}"))
+                    }
+                };
+                match m.keys().next() {
+                    Some(k) => {
+                        Err(de::Error::custom(format!("unknown key '{k}' in a root (expected: where, percent)")))
+                    }
+                    None => Ok(rule),
+                }
+            }
+            _ => Err(de::Error::custom("a root is an SQL condition, {where: CONDITION} or {percent: N}")),
+        }
+    }
+}
+
+/// A relation the catalog does not declare: `from` columns refer to `to`
+/// columns, as a foreign key would.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtualKey {
+    pub from_table: String,
+    pub from_columns: Vec<String>,
+    pub to_table: String,
+    pub to_columns: Vec<String>,
+}
+
+/// `subset:`: a slice of the source that follows foreign keys.
+#[derive(Debug, Clone, Default)]
+pub struct SubsetRules {
+    /// (table as written, where the slice starts in it, where it is written).
+    pub roots: Vec<(String, RootRule, Origin)>,
+    pub virtual_keys: Vec<(VirtualKey, Origin)>,
+}
+
+/// `schema.table(col, col)`.
+fn table_and_columns(text: &str) -> Result<(String, Vec<String>), RuleError> {
+    let text = text.trim();
+    let (table, rest) =
+        text.split_once('(').ok_or_else(|| RuleError::from(format!("'{text}' must be schema.table(column, ...)")))?;
+    let columns = rest
+        .strip_suffix(')')
+        .ok_or_else(|| RuleError::from(format!("'{text}' must end with ')'")))?
+        .split(',')
+        .map(|c| c.trim().trim_matches('"').to_string())
+        .filter(|c| !c.is_empty())
+        .collect::<Vec<_>>();
+    if columns.is_empty() {
+        return Err(format!("'{text}' names no column").into());
+    }
+    Ok((table.trim().to_string(), columns))
 }
 
 /// Where a rule was written.
@@ -317,6 +409,8 @@ pub struct TableRules {
 #[derive(Debug, Clone, Default)]
 pub struct Rules {
     pub strict: bool,
+    /// `subset:`, from the one file that has it.
+    pub subset: Option<SubsetRules>,
     pub patterns: Vec<(PatternRule, Origin)>,
     pub tables: Vec<TableRules>,
     /// SHA-256 over the files' bytes, in load order, for the manifest.
@@ -382,6 +476,15 @@ impl Rules {
                         };
                         rules.patterns.push((pat, origin));
                     }
+                    if let Some(raw_subset) = raw.subset {
+                        if rules.subset.is_some() {
+                            problems.push(origins.at("subset", "subset").problem(
+                                "subset: is already given in another rules file; write it in one".to_string(),
+                            ));
+                        } else {
+                            rules.subset = Some(subset_rules(raw_subset, &origins, &mut problems));
+                        }
+                    }
                     for (name, rule) in raw.tables {
                         let origin = origins.table(&name);
                         if let Some(prev) = rules.tables.iter().find(|t| t.name == name) {
@@ -419,6 +522,13 @@ impl Rules {
             }]));
         }
         let mut rules = Rules { strict: raw.strict, ..Default::default() };
+        if let Some(raw_subset) = raw.subset {
+            let mut problems = Vec::new();
+            rules.subset = Some(subset_rules(raw_subset, &origins, &mut problems));
+            if !problems.is_empty() {
+                return Err(RulesError(problems));
+            }
+        }
         for pat in raw.patterns {
             let origin =
                 Origin { file: name.into(), line: origins.pattern_line(text, pat.column.as_str()), column: None };
@@ -432,6 +542,35 @@ impl Rules {
         rules.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
         Ok(rules)
     }
+}
+
+/// `subset:` with positions; bad virtual keys are problems.
+fn subset_rules(raw: RawSubset, origins: &Locator, problems: &mut Vec<Problem>) -> SubsetRules {
+    let mut out = SubsetRules::default();
+    for (table, rule) in raw.roots {
+        let origin = origins.at("roots", &table);
+        out.roots.push((table, rule, origin));
+    }
+    for vk in raw.virtual_foreign_keys {
+        let origin = origins.line_with(&vk.from);
+        match (table_and_columns(&vk.from), table_and_columns(&vk.to)) {
+            (Ok((from_table, from_columns)), Ok((to_table, to_columns))) => {
+                if from_columns.len() != to_columns.len() {
+                    problems.push(origin.problem(format!(
+                        "virtual foreign key {} -> {}: {} column(s) refer to {}",
+                        vk.from,
+                        vk.to,
+                        from_columns.len(),
+                        to_columns.len()
+                    )));
+                    continue;
+                }
+                out.virtual_keys.push((VirtualKey { from_table, from_columns, to_table, to_columns }, origin));
+            }
+            (Err(e), _) | (_, Err(e)) => problems.push(origin.problem(format!("virtual foreign key: {e}"))),
+        }
+    }
+    out
 }
 
 fn parse_one(name: &str, text: &str) -> Result<(RawFile, Locator), Problem> {
@@ -515,6 +654,30 @@ impl Locator {
             Some((l, c)) => Origin { file: self.file.clone(), line: Some(l + 1), column: Some(c + 1) },
             None => self.table(table),
         }
+    }
+
+    /// A key under a section (`subset:`'s `roots:`), or the section itself.
+    fn at(&self, section: &str, key: &str) -> Origin {
+        let pos = self
+            .find(0, None, "subset")
+            .and_then(|(sl, si)| match section {
+                "subset" => Some((sl, si)),
+                _ => self.find(sl + 1, Some(si + 1), section),
+            })
+            .and_then(|(l, i)| {
+                if key == section || section == "subset" {
+                    Some((l, i))
+                } else {
+                    self.find(l + 1, Some(i + 1), key)
+                }
+            });
+        Origin { file: self.file.clone(), line: pos.map(|p| p.0 + 1), column: pos.map(|p| p.1 + 1) }
+    }
+
+    /// The first line holding `text`, at its column.
+    fn line_with(&self, text: &str) -> Origin {
+        let pos = self.lines.iter().enumerate().find_map(|(i, l)| l.find(text).map(|c| (i, c)));
+        Origin { file: self.file.clone(), line: pos.map(|p| p.0 + 1), column: pos.map(|p| p.1 + 1) }
     }
 
     fn pattern_line(&self, _text: &str, regex: &str) -> Option<usize> {

@@ -56,12 +56,26 @@ pub struct MaskingInfo {
     pub columns: Vec<crate::plan::masking::ColumnCoverage>,
     /// The leak scan's result; `null` when skipped with `--no-leak-scan`.
     pub leak_scan: Option<crate::leak::LeakScan>,
+    /// The slice dumped, when the rules have `subset:` (format version 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<SubsetInfo>,
+}
+
+/// A snapshot that is a slice of the source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubsetInfo {
+    /// (table, condition) of every root, as written.
+    pub roots: Vec<(String, String)>,
+    /// Every table with rows: how its rows were chosen, estimated and kept.
+    pub tables: Vec<crate::plan::subset::SubsetTable>,
 }
 
 impl MaskingInfo {
     /// Whether it holds what only version 3 readers know.
     fn needs_version_3(&self) -> bool {
         self.leak_scan.is_some()
+            || self.subset.is_some()
             || self.columns.iter().any(|c| {
                 matches!(&c.coverage, crate::plan::masking::Coverage::Kept { may_contain, .. } if !may_contain.is_empty())
             })

@@ -18,4 +18,5 @@ mod review;
 mod s3;
 mod s3_harness;
 mod spine;
+mod subset;
 mod trust;
