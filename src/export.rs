@@ -27,7 +27,7 @@ pub async fn export<W: AsyncWrite + Unpin>(store: &dyn Store, snap: &Listed, out
         what: "creating a temporary folder for the snapshot's files".into(),
         reason: e.to_string(),
     })?;
-    snapshot::stage(store, snap, dir.path(), 4).await?;
+    snapshot::stage(store, snap, dir.path(), None, 4).await?;
     let staged = LocalStore::new(dir.path().to_path_buf());
     write(&staged, snap, out).await
 }
@@ -92,8 +92,8 @@ async fn copy_block<W: AsyncWrite + Unpin>(
     out: &mut W,
 ) -> Result<(), RestoreError> {
     let io = |e: std::io::Error| RestoreError::Load { what: "writing the SQL stream".into(), reason: e.to_string() };
-    let (reader, checked) = snapshot::open_checked(store, snap, path).await?;
-    let mut chunks = encode::decompress_stream(reader, 4);
+    let (reader, checked, codec) = snapshot::open_data(store, snap, path).await?;
+    let mut chunks = encode::decompress_stream(reader, codec, 4);
     let mut rows = RowSplitter::default();
     let mut buf = Vec::with_capacity(encode::CHUNK + 1024);
     while let Some(chunk) = chunks.recv().await {

@@ -40,8 +40,8 @@ pub async fn files(store: &dyn Store, snap: &Listed) -> Result<Verified, Restore
     }
     for t in snap.manifest.tables.iter().filter(|t| t.has_data()) {
         for (path, expected) in t.data_files() {
-            let (reader, checked) = snapshot::open_checked(store, snap, path).await?;
-            let mut chunks = crate::encode::decompress_stream(reader, 4);
+            let (reader, checked, codec) = snapshot::open_data(store, snap, path).await?;
+            let mut chunks = crate::encode::decompress_stream(reader, codec, 4);
             let mut rows = 0u64;
             while let Some(c) = chunks.recv().await {
                 let c = c.map_err(|e| RestoreError::Load { what: format!("reading {path}"), reason: e.to_string() })?;

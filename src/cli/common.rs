@@ -20,6 +20,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("{e} (examples: 30s, 5min, 250ms, 0 for no limit)"))
 }
 
+/// A size: a number of bytes with an optional unit, K, M, G or T (powers
+/// of 1024; `KiB`, `MB`... are read the same).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(digits);
+    let n: u64 = number.parse().map_err(|_| format!("'{s}' is not a size (examples: 500M, 20G, 1T)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().trim_end_matches('B').trim_end_matches('I') {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("'{s}': unknown unit (use K, M, G or T)")),
+    };
+    n.checked_mul(1u64 << shift).ok_or_else(|| format!("'{s}' is too large"))
+}
+
 /// Connection timeouts for our own sessions.
 #[derive(Debug, Clone, Args)]
 pub struct TimeoutArgs {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use scrubsnap::conn::ProcessEnv;
 use scrubsnap::create::{self, CreateOptions, Masking};
+use scrubsnap::encode::Codec;
 use scrubsnap::plan::TablePatterns;
 use scrubsnap::progress::human_bytes;
 use scrubsnap::rules::Rules;
@@ -58,9 +59,13 @@ pub struct Args {
     #[arg(long, short = 'j', env = "SCRUBSNAP_JOBS", value_parser = clap::value_parser!(u32).range(1..=64))]
     jobs: Option<u32>,
 
-    /// gzip level, 0 (store) to 9 (smallest). The default 5 was chosen by measurement: with zlib-rs it is about as small as gzip -6 and faster (README).
-    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=9), env = "SCRUBSNAP_COMPRESS_LEVEL")]
-    compress_level: u32,
+    /// How data files are compressed: gzip (read by zcat and every tool) or zstd (faster to write and read, a little smaller).
+    #[arg(long, value_enum, default_value_t = Codec::Gzip, env = "SCRUBSNAP_COMPRESSION")]
+    compression: Codec,
+
+    /// Compression level: gzip 0 (store) to 12, default 5; zstd 1 to 19, default 1. The defaults were chosen by measurement (README, "Compression").
+    #[arg(long, value_name = "N", env = "SCRUBSNAP_COMPRESS_LEVEL", allow_negative_numbers = true)]
+    compress_level: Option<i32>,
 
     /// Tables larger than this many MiB are dumped in chunks of about this size, in parallel (PostgreSQL 14+); a masked value counts as 400 bytes. Default: a quarter of each job's share of the work, between 32 and 1024.
     #[arg(long, value_name = "MiB", env = "SCRUBSNAP_CHUNK_SIZE", value_parser = clap::value_parser!(u64).range(1..=1_048_576))]
@@ -242,6 +247,11 @@ fn options(args: Args, ctx: &Context) -> Result<CreateOptions, Failure> {
         Some(c) => Some(connection(Some(c), "--verify-restore")?),
         None => None,
     };
+    let compress_level = args.compress_level.unwrap_or(args.compression.default_level());
+    if !args.compression.levels().contains(&compress_level) {
+        let bad = scrubsnap::encode::BadLevel { codec: args.compression, level: compress_level };
+        return Err(Failure::config(anyhow!("--compress-level: {bad}")));
+    }
     let jobs = args
         .jobs
         .map(|j| j as usize)
@@ -259,7 +269,8 @@ fn options(args: Args, ctx: &Context) -> Result<CreateOptions, Failure> {
             schema_only: args.schema_only_table,
         },
         pg_dump: args.pg_dump,
-        compress_level: args.compress_level,
+        codec: args.compression,
+        compress_level,
         timeouts: args.timeouts.timeouts(),
         lock_ttl: args.lock_ttl,
         force: args.force,

@@ -47,6 +47,7 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
         incomplete.sort();
         incomplete.reverse();
     }
+    let added = snapshot::added_bytes(&all);
     let mut signers = Vec::with_capacity(all.len());
     for s in &all {
         signers.push(snapshot::signed_by(store.as_ref(), &s.id).await.map_err(Failure::runtime)?);
@@ -56,7 +57,8 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
             let mut items: Vec<serde_json::Value> = all
                 .iter()
                 .zip(&signers)
-                .map(|(s, signer)| {
+                .zip(&added)
+                .map(|((s, signer), added)| {
                     let masking = s.manifest.masking.as_ref();
                     serde_json::json!({
                         "signed": signer.is_some(),
@@ -67,6 +69,7 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
                         "created_at": s.manifest.created_at,
                         "database": s.manifest.source.database,
                         "bytes": s.manifest.total_bytes(),
+                        "added_bytes": added,
                         "tables": s.manifest.tables.len(),
                         "rows": s.manifest.total_rows(),
                         "rules_sha256": masking.map(|m| m.rules_sha256.clone()),
@@ -80,16 +83,17 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
         }
         Format::Text => {
             println!(
-                "{:<29}  {:<20}  {:>10}  {:>6}  {:>12}  {:<12}  {:<16}  DATABASE",
-                "ID", "CREATED (UTC)", "SIZE", "TABLES", "ROWS", "RULES", "KEY"
+                "{:<29}  {:<20}  {:>10}  {:>10}  {:>6}  {:>12}  {:<12}  {:<16}  DATABASE",
+                "ID", "CREATED (UTC)", "SIZE", "ADDED", "TABLES", "ROWS", "RULES", "KEY"
             );
-            for s in &all {
+            for (s, added) in all.iter().zip(&added) {
                 let masking = s.manifest.masking.as_ref();
                 println!(
-                    "{:<29}  {:<20}  {:>10}  {:>6}  {:>12}  {:<12}  {:<16}  {}",
+                    "{:<29}  {:<20}  {:>10}  {:>10}  {:>6}  {:>12}  {:<12}  {:<16}  {}",
                     if is_latest(&s.id) { format!("{} (latest)", s.id) } else { s.id.clone() },
                     s.manifest.created_at.format("%Y-%m-%d %H:%M:%S"),
                     human_bytes(s.manifest.total_bytes()),
+                    human_bytes(*added),
                     s.manifest.tables.len(),
                     s.manifest.total_rows(),
                     masking
@@ -101,6 +105,16 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
             }
             for id in &incomplete {
                 println!("{id:<29}  (incomplete: no manifest)");
+            }
+            if !all.is_empty() {
+                let size: u64 = all.iter().map(|s| s.manifest.total_bytes()).sum();
+                let stored: u64 = added.iter().sum();
+                println!(
+                    "{} snapshot(s) of {} in all, stored in {} (ADDED: what each adds to the snapshots before it)",
+                    all.len(),
+                    human_bytes(size),
+                    human_bytes(stored)
+                );
             }
         }
     }

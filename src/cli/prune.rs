@@ -1,8 +1,10 @@
 //! `scrubsnap prune`: deletes old snapshots, never the newest nor the one `latest` names,
-//! and cleans up incomplete ones left by failed or killed runs.
+//! cleans up incomplete ones left by failed or killed runs, then deletes the
+//! data files (blobs) no remaining snapshot refers to ([`snapshot::gc`]).
 
 use std::time::Duration;
 
+use scrubsnap::progress::human_bytes;
 use scrubsnap::snapshot;
 
 use super::common::parse_duration;
@@ -29,9 +31,13 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration, env = "SCRUBSNAP_OLDER_THAN")]
     older_than: Option<Duration>,
 
-    /// Incomplete snapshots (no manifest) older than this are removed; younger ones may still be written.
+    /// Incomplete snapshots (no manifest), unfinished uploads and unreferenced data files older than this are removed; younger ones may belong to a create still running.
     #[arg(long, value_parser = parse_duration, default_value = "24h", env = "SCRUBSNAP_INCOMPLETE_GRACE")]
     incomplete_grace: Duration,
+
+    /// How long the run lock prune holds while it deletes data files lasts unless refreshed.
+    #[arg(long, value_parser = parse_duration, default_value = "10min", env = "SCRUBSNAP_LOCK_TTL")]
+    lock_ttl: Duration,
 
     /// Say what would be deleted, delete nothing.
     #[arg(long)]
@@ -78,10 +84,13 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
         if args.dry_run {
             println!("would delete {id} ({kind})");
         } else {
+            // The manifest first: the snapshot is gone from listings at once.
+            store.delete(&format!("{id}/{}", snapshot::MANIFEST)).await.map_err(Failure::runtime)?;
             store.delete_prefix(id).await.map_err(Failure::runtime)?;
             println!("deleted {id} ({kind})");
         }
     }
+    collect(store.as_ref(), &args).await?;
     tracing::info!(
         deleted = if args.dry_run { 0 } else { doomed.len() },
         kept = complete.len().min(args.keep_last as usize),
@@ -89,6 +98,36 @@ pub async fn run(args: Args, _ctx: &Context) -> Result<(), Failure> {
         "prune: {} snapshot(s) {}",
         doomed.len(),
         if args.dry_run { "would be deleted" } else { "deleted" }
+    );
+    Ok(())
+}
+
+/// Deletes (or lists) the data files no remaining snapshot refers to.
+async fn collect(store: &dyn scrubsnap::store::Store, args: &Args) -> Result<(), Failure> {
+    let collected = snapshot::gc::collect(store, args.incomplete_grace, args.dry_run, args.lock_ttl)
+        .await
+        .map_err(Failure::runtime)?;
+    let Some(c) = collected else {
+        println!("a create is running on this store: unreferenced data files are left for the next prune");
+        return Ok(());
+    };
+    let bytes: u64 = c.deleted.iter().map(|b| b.size).sum();
+    let verb = if args.dry_run { "would delete" } else { "deleted" };
+    if !c.deleted.is_empty() || c.young > 0 {
+        println!(
+            "{verb} {} data file(s) no snapshot refers to ({}); {} younger than the grace period kept",
+            c.deleted.len(),
+            human_bytes(bytes),
+            c.young
+        );
+    }
+    tracing::info!(
+        deleted = c.deleted.len(),
+        deleted_bytes = bytes,
+        young = c.young,
+        referenced = c.referenced,
+        dry_run = args.dry_run,
+        "prune: unreferenced data files"
     );
     Ok(())
 }

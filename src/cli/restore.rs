@@ -40,6 +40,31 @@ pub struct Args {
     /// Connections loading tables and building indexes at once (default: the number of cores). With more than one, a failure drops what the restore created; with 1, everything happens in one transaction and a failure leaves the target untouched.
     #[arg(long, short = 'j', env = "SCRUBSNAP_JOBS", value_parser = clap::value_parser!(u32).range(1..=64))]
     jobs: Option<u32>,
+
+    /// Where data files pulled from a remote store are kept, checked, so that the next restore downloads only new ones (default: $XDG_CACHE_HOME/scrubsnap or ~/.cache/scrubsnap).
+    #[arg(long, value_name = "DIR", env = "SCRUBSNAP_CACHE_DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<std::path::PathBuf>,
+
+    /// The most the pull cache keeps after a restore; the files used longest ago go first (K, M, G, T).
+    #[arg(long, value_name = "SIZE", default_value = "20G", value_parser = super::common::parse_size, env = "SCRUBSNAP_CACHE_SIZE")]
+    cache_size: u64,
+
+    /// Download every file of a remote snapshot, keep nothing (the files go to a temporary folder, removed after).
+    #[arg(long, env = "SCRUBSNAP_NO_CACHE")]
+    no_cache: bool,
+}
+
+/// The pull cache asked for, if any.
+fn cache(args: &Args) -> Option<restore::CacheSettings> {
+    if args.no_cache {
+        return None;
+    }
+    let explicit = args.cache_dir.is_some();
+    let dir = args.cache_dir.clone().or_else(snapshot::cache::BlobCache::default_dir);
+    if dir.is_none() {
+        tracing::info!("no pull cache: no --cache-dir and no home folder to put one in");
+    }
+    dir.map(|dir| restore::CacheSettings { dir, limit: args.cache_size, explicit })
 }
 
 pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
@@ -58,6 +83,7 @@ pub async fn run(args: Args, ctx: &Context) -> Result<(), Failure> {
         create: args.create,
         jobs,
         cancel: super::common::cancel_on_signal(&ctx.quit),
+        cache: cache(&args),
     };
     let stats =
         restore::restore(store.as_ref(), &snap, &target, &ProcessEnv, &opts, &ctx.progress).await.map_err(|e| {

@@ -50,6 +50,7 @@ pub async fn dump(
         plan,
         jobs: opts.jobs,
         chunk_bytes: opts.chunk_bytes,
+        codec: opts.codec,
         remembers: &remembers,
         unchunked: &whole,
     };
@@ -62,6 +63,7 @@ pub async fn dump(
             plan,
             subset: subset.as_ref(),
             leak: leak.as_ref(),
+            codec: opts.codec,
             level: opts.compress_level,
             writer: &*writer,
             progress,

@@ -55,6 +55,8 @@ pub struct Sizing<'a> {
     pub remembers: &'a dyn Fn(&Table) -> bool,
     /// Tables read by one query each, never in chunks (a slice's).
     pub unchunked: &'a dyn Fn(&Table) -> bool,
+    /// How data files are compressed (their names end in its extension).
+    pub codec: crate::encode::Codec,
 }
 
 /// Plans the jobs: every selected table gets its entry; its rows, when
@@ -64,7 +66,7 @@ pub async fn plan<'a>(
     catalog: &'a Catalog,
     sizing: Sizing<'_>,
 ) -> Result<JobPlan<'a>, CreateError> {
-    let Sizing { selection, plan, jobs: workers, chunk_bytes, remembers, unchunked } = sizing;
+    let Sizing { selection, plan, jobs: workers, chunk_bytes, remembers, unchunked, codec } = sizing;
     let chunk_cost = chunk_bytes.unwrap_or_else(|| auto_chunk_cost(catalog, selection, plan, workers));
     let mut tables = Vec::new();
     let mut jobs = Vec::new();
@@ -100,9 +102,10 @@ pub async fn plan<'a>(
         };
         let n = parts.len();
         for (i, pages) in parts.into_iter().enumerate() {
+            let ext = codec.extension();
             let (path, part) = match n {
-                1 => (format!("{stem}.copy.gz"), None),
-                _ => (format!("{stem}.{:03}.copy.gz", i + 1), Some((i, n))),
+                1 => (format!("{stem}{ext}"), None),
+                _ => (format!("{stem}.{:03}{ext}", i + 1), Some((i, n))),
             };
             if part.is_none() {
                 tables[slot].file = Some(path.clone());

@@ -50,8 +50,14 @@ pub async fn finish(
                 if let Some((tally, _)) = probed.get(&path) {
                     return Ok::<_, CreateError>((slot, tally.clone()));
                 }
-                let reader = writer.store().open(&format!("{}/{path}", writer.id())).await?;
-                let tally = readback::scan_file(reader, &path, table, LeakRun::probes_for(t, plan), bloom).await?;
+                let written = writer.files().iter().find(|f| f.path == path);
+                let (key, codec) = match written.map(|f| (f.key(writer.id()), f.codec())) {
+                    Some((key, Some(codec))) => (key, codec),
+                    _ => return Err(CreateError::Store(crate::store::StoreError::BadKey(path))),
+                };
+                let reader = writer.store().open(&key).await?;
+                let probes = LeakRun::probes_for(t, plan);
+                let tally = readback::scan_file(reader, codec, &path, table, probes, bloom).await?;
                 Ok((slot, tally))
             }
         }))

@@ -59,7 +59,9 @@ pub struct CreateOptions {
     pub source: ConnSpec,
     pub patterns: TablePatterns,
     pub pg_dump: Option<PathBuf>,
-    pub compress_level: u32,
+    /// How data files are compressed, and at which level (checked).
+    pub codec: crate::encode::Codec,
+    pub compress_level: i32,
     pub timeouts: Timeouts,
     /// The rules and key; `None` only with `--no-rules` (nothing is masked).
     pub masking: Option<Masking>,
@@ -201,63 +203,68 @@ pub async fn create(
     let started = Instant::now();
     let created_at = chrono::Utc::now();
     store.check_writable().await?;
-    let mut lock = RunLock::acquire(store, opts.lock_ttl, opts.force).await?;
+    let lock = RunLock::acquire(store, opts.lock_ttl, opts.force).await?;
     // With the lock held, an unfinished upload is a dead run's leftover.
     match store.abort_stale_uploads("", Some(lock.taken_at())).await {
         Ok(0) => {}
         Ok(n) => tracing::info!("aborted {n} unfinished upload(s) left by an earlier run"),
         Err(e) => tracing::warn!("could not clean up unfinished uploads of earlier runs: {e}"),
     }
+    let lock = tokio::sync::Mutex::new(lock);
     let lost = AtomicBool::new(false);
     // Set once the run writes to the store: from then on it handles a stop
     // itself, removing what it wrote. Before, a stop cancels what the
     // source session runs (a wait for a table lock) and drops the run.
     let writing = AtomicBool::new(false);
-    let work = async {
-        let session = tokio::select! {
-            biased;
-            () = opts.cancel.cancelled() => return Err(CreateError::Interrupted),
-            s = SourceSession::open(&opts.source, env, opts.timeouts) => s?,
-        };
-        let when = Started { at: started, created_at };
-        let before_writing = async {
-            opts.cancel.cancelled().await;
-            if writing.load(Ordering::SeqCst) {
-                std::future::pending::<()>().await;
-            }
-        };
-        let result = tokio::select! {
-            biased;
-            () = before_writing => {
-                crate::conn::stop_running(&session.client, &opts.source, env).await;
-                Err(CreateError::Interrupted)
-            }
-            r = run(opts, store, &session, env, progress, when, (&lost, &writing)) => r,
-        };
-        // A stopped run's session is dropped, not rolled back: a statement
-        // it still runs would hold up the ROLLBACK. Closing the connection
-        // ends the transaction all the same.
-        if !matches!(result, Err(CreateError::Interrupted)) {
-            session.close().await;
-        }
-        result
-    };
-    tokio::pin!(work);
-    let result = loop {
-        tokio::select! {
-            r = &mut work => break r,
-            _ = tokio::time::sleep(lock.refresh_every()) => match lock.refresh(store).await {
-                Ok(()) => {}
-                Err(e @ LockError::Lost(_)) => {
-                    tracing::error!("{e}");
-                    lost.store(true, Ordering::SeqCst);
+    let refresh_every = lock.lock().await.refresh_every();
+    // The pipeline borrows the lock; it is dropped at the end of this block.
+    let result = {
+        let work = async {
+            let session = tokio::select! {
+                biased;
+                () = opts.cancel.cancelled() => return Err(CreateError::Interrupted),
+                s = SourceSession::open(&opts.source, env, opts.timeouts) => s?,
+            };
+            let when = Started { at: started, created_at };
+            let before_writing = async {
+                opts.cancel.cancelled().await;
+                if writing.load(Ordering::SeqCst) {
+                    std::future::pending::<()>().await;
                 }
-                Err(e) => tracing::warn!("could not refresh the run lock: {e}"),
-            },
+            };
+            let result = tokio::select! {
+                biased;
+                () = before_writing => {
+                    crate::conn::stop_running(&session.client, &opts.source, env).await;
+                    Err(CreateError::Interrupted)
+                }
+                r = run(opts, store, &session, env, progress, when, (&lock, &lost, &writing)) => r,
+            };
+            // A stopped run's session is dropped, not rolled back: a statement
+            // it still runs would hold up the ROLLBACK. Closing the connection
+            // ends the transaction all the same.
+            if !matches!(result, Err(CreateError::Interrupted)) {
+                session.close().await;
+            }
+            result
+        };
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                r = &mut work => break r,
+                _ = tokio::time::sleep(refresh_every) => match lock.lock().await.refresh(store).await {
+                    Ok(()) => {}
+                    Err(e @ LockError::Lost(_)) => {
+                        tracing::error!("{e}");
+                        lost.store(true, Ordering::SeqCst);
+                    }
+                    Err(e) => tracing::warn!("could not refresh the run lock: {e}"),
+                },
+            }
         }
     };
     if !lost.load(Ordering::SeqCst) {
-        lock.release(store).await;
+        lock.into_inner().release(store).await;
     }
     result
 }
@@ -280,7 +287,7 @@ async fn run(
     env: &dyn Env,
     progress: &Progress,
     when: Started,
-    (lost, writing): (&AtomicBool, &AtomicBool),
+    (lock, lost, writing): (&tokio::sync::Mutex<RunLock>, &AtomicBool, &AtomicBool),
 ) -> Result<Manifest, CreateError> {
     let decided = decide(opts, session).await?;
     let exclude: Vec<String> = decided
@@ -344,7 +351,7 @@ async fn run(
         }),
     };
     let manifest = Manifest::new(writer.id(), record);
-    publish(opts, store, env, progress, writer, manifest, lost).await
+    publish(opts, store, env, progress, writer, manifest, (lock, lost)).await
 }
 
 /// What `create --dry-run` reports: every table whose rows would be dumped,
@@ -476,7 +483,7 @@ async fn publish(
     progress: &Progress,
     writer: SnapshotWriter<'_>,
     manifest: Manifest,
-    lost: &AtomicBool,
+    (lock, lost): (&tokio::sync::Mutex<RunLock>, &AtomicBool),
 ) -> Result<Manifest, CreateError> {
     if let Some(server) = &opts.verify_restore {
         let mut candidate = manifest.clone();
@@ -492,12 +499,34 @@ async fn publish(
         }
         tracing::info!(snapshot = writer.id(), "test restore passed");
     }
-    if lost.load(Ordering::SeqCst) {
+    // The lock is confirmed ours just before the manifest is written:
+    // nobody took it over since it was last refreshed, so no prune
+    // deleted a data file this snapshot reuses (see `snapshot::gc`).
+    let confirmed = match lost.load(Ordering::SeqCst) {
+        true => Err(LockError::Lost(store.describe())),
+        false => lock.lock().await.refresh(store).await,
+    };
+    if let Err(e) = confirmed {
+        if matches!(e, LockError::Lost(_)) {
+            lost.store(true, Ordering::SeqCst);
+        }
         writer.discard().await;
-        return Err(LockError::Lost(store.describe()).into());
+        return Err(e.into());
     }
     let id = writer.id().to_string();
+    let (new_files, new_bytes, reused_files, reused_bytes) = writer.stored().totals();
     let published = writer.publish(manifest, opts.signer.as_deref()).await?;
+    let human = crate::progress::human_bytes;
+    tracing::info!(
+        snapshot = %id,
+        new_files,
+        new_bytes,
+        reused_files,
+        reused_bytes,
+        "data files: {new_files} new ({}), {reused_files} already in the store from earlier snapshots ({})",
+        human(new_bytes),
+        human(reused_bytes)
+    );
     match latest::advance(store, &id).await {
         Ok(Advanced::Moved) => {}
         Ok(Advanced::KeptNewer(newer)) => {

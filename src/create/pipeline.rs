@@ -1,7 +1,7 @@
 //! One table (or chunk of one) through the data path, stage after stage:
 //!
 //! source (COPY text) → mask (ruled fields only) → leak probe → encode
-//! (gzip) → store (a snapshot file).
+//! (gzip or zstd) → store (a data file, kept once per content).
 //!
 //! Three things run at once, joined by bounded channels: the COPY reader
 //! ([`source::copy_out`]), a blocking thread that masks, probes and
@@ -38,8 +38,9 @@ pub struct Stages {
     pub mask: Option<TableMask>,
     /// The leak scan's eyes on the rows (`None`: no scan).
     pub leak: Option<LeakObserver>,
-    /// gzip level.
-    pub level: u32,
+    /// The codec and its level (checked when the run was set up).
+    pub codec: crate::encode::Codec,
+    pub level: i32,
 }
 
 /// A dumped part: its file and counts.
@@ -65,7 +66,7 @@ pub enum PipelineError {
 /// the file is aborted.
 pub async fn dump_part(
     copy: CopyOut,
-    file: FileWriter,
+    file: FileWriter<'_>,
     stages: Stages,
     on_progress: impl Fn(Stats) + Send + 'static,
 ) -> Result<Part, CreateError> {
@@ -102,9 +103,9 @@ fn transform(
     table: &str,
     on_progress: &dyn Fn(Stats),
 ) -> Result<Stats, PipelineError> {
-    let Stages { mask, leak, level } = stages;
+    let Stages { mask, leak, codec, level } = stages;
     let mut rows = Rows::new(mask, leak);
-    let mut encoder = Compressor::new(level);
+    let mut encoder = Compressor::new(codec, level).map_err(|e| PipelineError::Encode(std::io::Error::other(e)))?;
     let mut stats = Stats::default();
     let mut masked = Vec::new();
     while let Some(batch) = input.blocking_recv() {
@@ -191,7 +192,10 @@ impl Rows {
 
 /// Writes the compressed chunks into the snapshot file; gives the file back
 /// to be finished or aborted.
-async fn store(mut chunks: mpsc::Receiver<Vec<u8>>, mut file: FileWriter) -> (Result<(), CreateError>, FileWriter) {
+async fn store<'a>(
+    mut chunks: mpsc::Receiver<Vec<u8>>,
+    mut file: FileWriter<'a>,
+) -> (Result<(), CreateError>, FileWriter<'a>) {
     while let Some(chunk) = chunks.recv().await {
         if let Err(e) = file.write(&chunk).await {
             // Unblock the compressing thread (and through it the reader).

@@ -50,7 +50,8 @@ pub struct JobCx<'a> {
     /// The slice, when the rules have `subset:`.
     pub subset: Option<&'a crate::plan::subset::SubsetPlan>,
     pub leak: Option<&'a LeakRun>,
-    pub level: u32,
+    pub codec: crate::encode::Codec,
+    pub level: i32,
     pub writer: &'a SnapshotWriter<'a>,
     pub progress: &'a Progress,
 }
@@ -146,7 +147,7 @@ impl<'a> Workers<'a> {
         let bar = cx.progress.table("dumping", &label);
         let progress = bar.clone();
         let result = async {
-            let file = cx.writer.create(&job.path).await?;
+            let file = cx.writer.create_data(&job.path, cx.codec).await?;
             let mask = cx.plan.tables.get(&t.oid).cloned().map(|mut m| {
                 if job.part.is_some() {
                     // Row numbers in errors count from the chunk's first row.
@@ -160,7 +161,7 @@ impl<'a> Workers<'a> {
                 .and_then(|s| s.copy_sql(t, filter))
                 .unwrap_or_else(|| copy_out::copy_out_sql(t, filter, job.pages));
             let copy = copy_out::start(client, t, &sql).await?;
-            let stages = Stages { mask, leak, level: cx.level };
+            let stages = Stages { mask, leak, codec: cx.codec, level: cx.level };
             pipeline::dump_part(copy, file, stages, move |s| progress.update(s.rows, s.raw_bytes)).await
         }
         .await;

@@ -13,12 +13,13 @@ use crate::store::ObjectReader;
 /// candidates per column.
 pub async fn scan_file(
     reader: ObjectReader,
+    codec: crate::encode::Codec,
     path: &str,
     table: String,
     probes: Vec<Probe>,
     bloom: Arc<Bloom>,
 ) -> Result<Tally, LeakError> {
-    let mut chunks = crate::encode::decompress_stream(reader, 4);
+    let mut chunks = crate::encode::decompress_stream(reader, codec, 4);
     let file = path.to_string();
     let task = tokio::task::spawn_blocking(move || {
         let probe = Arc::new(TableProbe::new(probes, Arc::clone(&bloom)));

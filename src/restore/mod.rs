@@ -39,6 +39,9 @@ pub struct RestoreOptions {
     /// Cancelled to stop the restore (SIGINT, SIGTERM): it ends as a failed
     /// one does, rolled back or undone, and a database it created dropped.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// Keep the blobs of remote snapshots here, checked, for the next
+    /// restore (`None`: download everything every time).
+    pub cache: Option<CacheSettings>,
 }
 
 /// Runs `work` unless `cancel` fires first (then `Interrupted`, with `work`
@@ -156,35 +159,117 @@ pub async fn restore(
     opts: &RestoreOptions,
     progress: &Progress,
 ) -> Result<RestoreStats, RestoreError> {
-    let staged;
-    let store = if store.is_local() {
+    let fetched = if store.is_local() {
         // Missing and truncated files are named before anything is touched;
         // each file's contents are checked as it is loaded, before commit.
         until_cancelled(&opts.cancel, snapshot::check_listing(store, snap)).await??;
-        store
+        None
     } else {
-        let dir = tempfile::tempdir().map_err(|e| RestoreError::Load {
-            what: "creating a temporary folder for the snapshot's files".into(),
-            reason: e.to_string(),
-        })?;
-        {
-            let staging = snapshot::stage(store, snap, dir.path(), opts.jobs.max(4));
-            tokio::pin!(staging);
-            tokio::select! {
-                biased;
-                // A stop removes the folder with what was downloaded so far,
-                // once the file operations under way (on blocking threads, not
-                // cancelled with the download) have ended.
-                () = opts.cancel.cancelled() => {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    return Err(RestoreError::Interrupted);
-                }
-                r = &mut staging => r?,
-            }
-        }
-        staged = (crate::store::LocalStore::new(dir.path().to_path_buf()), dir);
-        &staged.0 as &dyn Store
+        Some(fetch(store, snap, opts).await?)
     };
+    let local = fetched.as_ref().map_or(store, |f| &f.local as &dyn Store);
+    let result = restore_from(local, snap, target, env, opts, progress).await;
+    if let Some(cache) = fetched.as_ref().and_then(|f| f.cache.as_ref()) {
+        match cache.evict() {
+            Ok(e) if e.files > 0 => tracing::info!(
+                "pull cache: removed {} least recently used file(s), {}; it holds {}",
+                e.files,
+                crate::progress::human_bytes(e.bytes),
+                crate::progress::human_bytes(e.kept_bytes)
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!("could not trim the pull cache: {e}"),
+        }
+    }
+    result
+}
+
+/// Where the pull cache is, and how much it may hold.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    pub dir: std::path::PathBuf,
+    pub limit: u64,
+    /// Asked for by name (`--cache-dir`): a cache that cannot be opened is
+    /// an error, not a warning.
+    pub explicit: bool,
+}
+
+/// A remote snapshot's files on this machine: in a temporary folder, and
+/// its blobs in the pull cache when there is one.
+struct Fetched {
+    local: crate::store::LocalStore,
+    cache: Option<snapshot::cache::BlobCache>,
+    _dir: tempfile::TempDir,
+}
+
+/// Downloads what is not in the cache, checking each file on the way.
+async fn fetch(store: &dyn Store, snap: &Listed, opts: &RestoreOptions) -> Result<Fetched, RestoreError> {
+    let load_err = |what: &str, e: std::io::Error| RestoreError::Load { what: what.into(), reason: e.to_string() };
+    let dir = tempfile::tempdir().map_err(|e| load_err("creating a temporary folder for the snapshot's files", e))?;
+    let cache = match &opts.cache {
+        Some(c) => match snapshot::cache::BlobCache::open(&c.dir, c.limit) {
+            Ok(cache) => Some(cache),
+            Err(e) if c.explicit => return Err(load_err(&format!("opening the pull cache {}", c.dir.display()), e)),
+            Err(e) => {
+                tracing::warn!("no pull cache: {} cannot be used ({e})", c.dir.display());
+                None
+            }
+        },
+        None => None,
+    };
+    let staged = {
+        let staging = snapshot::stage(store, snap, dir.path(), cache.as_ref(), opts.jobs.max(4));
+        tokio::pin!(staging);
+        tokio::select! {
+            biased;
+            // A stop removes the folder with what was downloaded so far,
+            // once the file operations under way (on blocking threads, not
+            // cancelled with the download) have ended.
+            () = opts.cancel.cancelled() => {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                return Err(RestoreError::Interrupted);
+            }
+            r = &mut staging => r?,
+        }
+    };
+    let human = crate::progress::human_bytes;
+    match &cache {
+        Some(_) => tracing::info!(
+            snapshot = %snap.id,
+            downloaded_files = staged.downloaded_files,
+            downloaded_bytes = staged.downloaded_bytes,
+            cached_files = staged.cached_files,
+            cached_bytes = staged.cached_bytes,
+            "downloaded {} file(s), {}; reused {} from the pull cache ({}), {} damaged cached file(s) fetched again",
+            staged.downloaded_files,
+            human(staged.downloaded_bytes),
+            staged.cached_files,
+            human(staged.cached_bytes),
+            staged.refetched,
+        ),
+        None => tracing::info!(
+            snapshot = %snap.id,
+            "downloaded {} file(s), {} (no pull cache)",
+            staged.downloaded_files,
+            human(staged.downloaded_bytes)
+        ),
+    }
+    let local = match &cache {
+        Some(c) => crate::store::LocalStore::with_blobs(dir.path().to_path_buf(), c.blobs_dir()),
+        None => crate::store::LocalStore::new(dir.path().to_path_buf()),
+    };
+    Ok(Fetched { local, cache, _dir: dir })
+}
+
+/// Restores from a store whose files are on this machine.
+async fn restore_from(
+    store: &dyn Store,
+    snap: &Listed,
+    target: &ConnSpec,
+    env: &dyn Env,
+    opts: &RestoreOptions,
+    progress: &Progress,
+) -> Result<RestoreStats, RestoreError> {
     tracing::info!(snapshot = %snap.id, files = snap.manifest.files.len(), "files present; each is checked as it is read");
     let scripts = read_scripts(store, snap).await?;
     if opts.cancel.is_cancelled() {
@@ -374,8 +459,8 @@ async fn load_file(
     bar: &crate::progress::TableProgress,
 ) -> Result<u64, RestoreError> {
     let name = format!("{}.{}", t.schema, t.name);
-    let (reader, checked) = snapshot::open_checked(store, snap, path).await?;
-    let mut chunks = encode::decompress_stream(reader, 4);
+    let (reader, checked, codec) = snapshot::open_data(store, snap, path).await?;
+    let mut chunks = encode::decompress_stream(reader, codec, 4);
     let sink = client
         .copy_in::<_, bytes::Bytes>(&copy_in_sql(t))
         .await

@@ -7,20 +7,25 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::encode::Codec;
+
 /// Name of the manifest object inside a snapshot.
 pub const MANIFEST: &str = "manifest.json";
 /// Identifies the document type.
 pub const FORMAT: &str = "scrubsnap-snapshot";
 /// Bumped on any change a reader of an older version could misread.
 /// Version 2 added tables dumped in chunks; version 3 the leak scan's
-/// confirmed findings and acknowledgements (`may_contain`). A snapshot is
-/// written with the lowest version that holds it, so older tools read what
-/// they can.
-pub const FORMAT_VERSION: u32 = 3;
+/// confirmed findings and acknowledgements (`may_contain`); version 4 data
+/// files stored once per content under `blobs/` and the zstd codec. A
+/// snapshot is written with the lowest version that holds it, so older
+/// tools read what they can.
+pub const FORMAT_VERSION: u32 = 4;
 /// The version of a snapshot that needs nothing newer than version 1.
 pub const FORMAT_VERSION_UNCHUNKED: u32 = 1;
 /// The version of a chunked snapshot without version 3's fields.
 pub const FORMAT_VERSION_CHUNKED: u32 = 2;
+/// The version with the leak scan's findings, before blobs.
+pub const FORMAT_VERSION_LEAK_SCAN: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,9 +111,41 @@ pub struct SchemaFiles {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileEntry {
+    /// The file's name in the snapshot (what the tables refer to).
     pub path: String,
     pub bytes: u64,
     pub sha256: String,
+    /// How a data file is compressed (format version 4; before, `.gz`
+    /// in its name said gzip). `None` for the schema scripts, plain SQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub codec: Option<Codec>,
+    /// Stored once for every snapshot that holds the same bytes, under
+    /// `blobs/sha256/` by its checksum ([`blob_key`]), not in the
+    /// snapshot's folder (format version 4).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blob: bool,
+}
+
+/// The key of a shared data file: `blobs/sha256/ab/abcd….copy.gz`.
+pub fn blob_key(sha256: &str, codec: Option<Codec>) -> String {
+    let ext = codec.map_or("", Codec::extension);
+    format!("{}sha256/{}/{sha256}{ext}", super::BLOBS, sha256.get(..2).unwrap_or("00"))
+}
+
+impl FileEntry {
+    /// How the file is compressed: as recorded, or, in older snapshots, as
+    /// its name says; `None`: not compressed.
+    pub fn codec(&self) -> Option<Codec> {
+        self.codec.or_else(|| Codec::from_path(&self.path))
+    }
+
+    /// The file's key in the store, for snapshot `id`.
+    pub fn key(&self, id: &str) -> String {
+        match self.blob {
+            true => blob_key(&self.sha256, self.codec()),
+            false => format!("{id}/{}", self.path),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -193,7 +230,7 @@ impl Manifest {
         Manifest {
             format: FORMAT.to_string(),
             format_version: if masking.as_ref().is_some_and(MaskingInfo::needs_version_3) {
-                FORMAT_VERSION
+                FORMAT_VERSION_LEAK_SCAN
             } else if tables.iter().any(|t| !t.chunks.is_empty()) {
                 FORMAT_VERSION_CHUNKED
             } else {
@@ -210,6 +247,15 @@ impl Manifest {
             sequences,
             materialized_views,
             masking,
+        }
+    }
+
+    /// The format version the files need: 4 when any is a blob or not
+    /// gzip; called once the files are known.
+    pub fn settle_version(&mut self) {
+        let v4 = self.files.iter().any(|f| f.blob || f.codec.is_some_and(|c| c != Codec::Gzip));
+        if v4 {
+            self.format_version = FORMAT_VERSION;
         }
     }
 

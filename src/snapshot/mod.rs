@@ -5,16 +5,21 @@
 //! at folders that have a manifest, so a failed or running create is never
 //! listed and never `latest`.
 
+pub mod cache;
+pub mod gc;
 pub mod latest;
 pub mod lock;
 pub mod manifest;
 pub mod signature;
+mod stage;
 
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
-pub use manifest::{FileEntry, Manifest, SequenceEntry, TableEntry, MANIFEST};
+pub use manifest::{blob_key, FileEntry, Manifest, SequenceEntry, TableEntry, MANIFEST};
+pub use stage::{stage, verify, Staged};
 
+use crate::encode::Codec;
 use crate::store::{ObjectWriter, Store, StoreError};
 
 /// Errors reading or writing snapshots.
@@ -106,29 +111,137 @@ pub fn looks_like_id(name: &str) -> bool {
     chrono::NaiveDateTime::parse_from_str(name, "%Y%m%dT%H%M%S%.3fZ").is_ok()
 }
 
+pub use crate::store::BLOBS;
+
+/// What a run stored: data files new to the store, and those the store
+/// already held (same bytes, written by an earlier snapshot).
+#[derive(Debug, Default)]
+pub struct Stored {
+    pub new_files: std::sync::atomic::AtomicU64,
+    pub new_bytes: std::sync::atomic::AtomicU64,
+    pub reused_files: std::sync::atomic::AtomicU64,
+    pub reused_bytes: std::sync::atomic::AtomicU64,
+    /// Keys of the blobs this run added (removed again if it fails).
+    added: std::sync::Mutex<Vec<String>>,
+}
+
+impl Stored {
+    fn count(&self, bytes: u64, reused: bool) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (files, total) = match reused {
+            true => (&self.reused_files, &self.reused_bytes),
+            false => (&self.new_files, &self.new_bytes),
+        };
+        files.fetch_add(1, Relaxed);
+        total.fetch_add(bytes, Relaxed);
+    }
+
+    /// (new files, new bytes, reused files, reused bytes).
+    pub fn totals(&self) -> (u64, u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (
+            self.new_files.load(Relaxed),
+            self.new_bytes.load(Relaxed),
+            self.reused_files.load(Relaxed),
+            self.reused_bytes.load(Relaxed),
+        )
+    }
+}
+
+/// Where a file's bytes go while it is written.
+enum Sink {
+    /// Straight into its object in the snapshot's folder.
+    Object(Box<dyn ObjectWriter>),
+    /// Into a local file, until its checksum names its blob.
+    Spool { file: tokio::io::BufWriter<tokio::fs::File>, path: tempfile::TempPath, codec: Codec },
+}
+
 /// Streams one file into the store, counting and hashing what is stored.
-pub struct FileWriter {
-    inner: Box<dyn ObjectWriter>,
+/// A data file is spooled and stored as a blob under its checksum, unless
+/// the store holds those bytes already.
+pub struct FileWriter<'a> {
+    sink: Sink,
+    store: &'a dyn Store,
+    stored: std::sync::Arc<Stored>,
     path: String,
     hasher: Sha256,
     bytes: u64,
 }
 
-impl FileWriter {
+impl FileWriter<'_> {
     pub async fn write(&mut self, buf: &[u8]) -> Result<(), StoreError> {
         self.hasher.update(buf);
         self.bytes += buf.len() as u64;
-        self.inner.write(buf).await
+        match &mut self.sink {
+            Sink::Object(w) => w.write(buf).await,
+            Sink::Spool { file, .. } => {
+                use tokio::io::AsyncWriteExt;
+                let store = self.store.describe();
+                file.write_all(buf).await.map_err(|source| StoreError::Io {
+                    op: "spooling",
+                    store,
+                    key: self.path.clone(),
+                    source,
+                })
+            }
+        }
     }
 
     pub async fn finish(self) -> Result<FileEntry, StoreError> {
-        self.inner.finish().await?;
-        Ok(FileEntry { path: self.path, bytes: self.bytes, sha256: hex::encode(self.hasher.finalize()) })
+        let sha256 = hex::encode(self.hasher.finalize());
+        let (codec, blob) = match self.sink {
+            Sink::Object(w) => {
+                w.finish().await?;
+                (Codec::from_path(&self.path), false)
+            }
+            Sink::Spool { file, path, codec } => {
+                let key = manifest::blob_key(&sha256, Some(codec));
+                let reused = store_blob(self.store, file, &path, &key, self.bytes, &self.path, &self.stored).await?;
+                self.stored.count(self.bytes, reused);
+                (Some(codec), true)
+            }
+        };
+        Ok(FileEntry { path: self.path, bytes: self.bytes, sha256, codec, blob })
     }
 
     pub async fn abort(self) {
-        self.inner.abort().await;
+        match self.sink {
+            Sink::Object(w) => w.abort().await,
+            // The spool file is removed when its path is dropped.
+            Sink::Spool { .. } => {}
+        }
     }
+}
+
+/// Stores a spooled file under `key` unless the store has an object of
+/// that size there already (the same bytes: the key is their checksum);
+/// returns whether it did.
+async fn store_blob(
+    store: &dyn Store,
+    mut file: tokio::io::BufWriter<tokio::fs::File>,
+    spooled: &std::path::Path,
+    key: &str,
+    bytes: u64,
+    path: &str,
+    stored: &Stored,
+) -> Result<bool, StoreError> {
+    use tokio::io::AsyncWriteExt;
+    let io = |source| StoreError::Io { op: "spooling", store: store.describe(), key: path.to_string(), source };
+    file.flush().await.map_err(io)?;
+    if store.head(key).await? == Some(bytes) {
+        return Ok(true);
+    }
+    if store.is_local() {
+        // Moved into place: on disk before its name is.
+        file.get_mut().sync_all().await.map_err(io)?;
+    }
+    drop(file);
+    // Noted first, so that a run stopped during the upload removes it too.
+    if let Ok(mut added) = stored.added.lock() {
+        added.push(key.to_string());
+    }
+    store.put_file(key, spooled).await?;
+    Ok(false)
 }
 
 /// Writes the files of one new snapshot; publishes it with [`Self::publish`].
@@ -136,11 +249,12 @@ pub struct SnapshotWriter<'a> {
     store: &'a dyn Store,
     id: String,
     files: Vec<FileEntry>,
+    stored: std::sync::Arc<Stored>,
 }
 
 impl<'a> SnapshotWriter<'a> {
     pub fn new(store: &'a dyn Store, id: String) -> Self {
-        SnapshotWriter { store, id, files: Vec::new() }
+        SnapshotWriter { store, id, files: Vec::new(), stored: Default::default() }
     }
 
     /// A writer for a new snapshot at `now`, with an id no other snapshot
@@ -165,10 +279,49 @@ impl<'a> SnapshotWriter<'a> {
         self.store
     }
 
-    /// Starts a file at `path` inside the snapshot.
-    pub async fn create(&self, path: &str) -> Result<FileWriter, StoreError> {
+    /// What this run stored so far, and what it found stored already.
+    pub fn stored(&self) -> &Stored {
+        &self.stored
+    }
+
+    /// Starts a file at `path` inside the snapshot's folder (a schema
+    /// script).
+    pub async fn create(&self, path: &str) -> Result<FileWriter<'a>, StoreError> {
         let inner = self.store.create(&format!("{}/{}", self.id, path)).await?;
-        Ok(FileWriter { inner, path: path.to_string(), hasher: Sha256::new(), bytes: 0 })
+        Ok(self.writer(Sink::Object(inner), path))
+    }
+
+    /// Starts a data file named `path`, compressed with `codec`: spooled,
+    /// then stored as a blob shared with every snapshot that holds the
+    /// same bytes.
+    pub async fn create_data(&self, path: &str, codec: Codec) -> Result<FileWriter<'a>, StoreError> {
+        let dir = self.store.spool_dir().unwrap_or_else(std::env::temp_dir);
+        let io =
+            |source| StoreError::Io { op: "spooling", store: self.store.describe(), key: path.to_string(), source };
+        let spool = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::store::private_dirs(&dir)?;
+                tempfile::Builder::new().prefix("scrubsnap-blob-").tempfile_in(&dir)
+            })
+            .await
+            .map_err(|e| io(std::io::Error::other(e)))?
+            .map_err(io)?
+        };
+        let (file, spooled) = spool.into_parts();
+        let file = tokio::io::BufWriter::with_capacity(256 * 1024, tokio::fs::File::from_std(file));
+        Ok(self.writer(Sink::Spool { file, path: spooled, codec }, path))
+    }
+
+    fn writer(&self, sink: Sink, path: &str) -> FileWriter<'a> {
+        FileWriter {
+            sink,
+            store: self.store,
+            stored: self.stored.clone(),
+            path: path.to_string(),
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
     }
 
     /// Records a finished file for the manifest.
@@ -191,6 +344,7 @@ impl<'a> SnapshotWriter<'a> {
     ) -> Result<Manifest, SnapshotError> {
         manifest.files = std::mem::take(&mut self.files);
         manifest.snapshot_id = self.id.clone();
+        manifest.settle_version();
         let written = match serde_json::to_vec_pretty(&manifest) {
             Ok(json) => {
                 let signed = match signer {
@@ -227,6 +381,14 @@ impl<'a> SnapshotWriter<'a> {
         if let Err(e) = self.store.delete_prefix(&self.id).await {
             tracing::warn!(snapshot = %self.id, "could not remove the files of the failed run: {e}");
         }
+        // The blobs it added: no other snapshot refers to them (no other
+        // create runs while this one holds the run lock).
+        let added = self.stored.added.lock().map(|mut a| std::mem::take(&mut *a)).unwrap_or_default();
+        for key in added {
+            if let Err(e) = self.store.delete(&key).await {
+                tracing::warn!(snapshot = %self.id, "could not remove a data file of the failed run ({key}): {e}");
+            }
+        }
     }
 }
 
@@ -240,7 +402,19 @@ pub struct Listed {
 /// Every complete snapshot, newest first. Folders without a manifest are
 /// skipped; a manifest that cannot be read is reported as an error.
 pub async fn list(store: &dyn Store) -> Result<Vec<Listed>, SnapshotError> {
+    let (listed, unreadable) = list_all(store).await?;
+    // One damaged manifest does not hide the other snapshots.
+    for (id, e) in unreadable {
+        tracing::warn!("skipping {id}: {e}");
+    }
+    Ok(listed)
+}
+
+/// Every complete snapshot, newest first, and the snapshots whose
+/// manifest cannot be read, with why.
+pub async fn list_all(store: &dyn Store) -> Result<(Vec<Listed>, Vec<(String, SnapshotError)>), SnapshotError> {
     let mut out = Vec::new();
+    let mut unreadable = Vec::new();
     let mut ids = store.list_dirs("").await?;
     ids.retain(|d| looks_like_id(d));
     ids.sort();
@@ -250,11 +424,30 @@ pub async fn list(store: &dyn Store) -> Result<Vec<Listed>, SnapshotError> {
             Ok(manifest) => out.push(Listed { id, manifest }),
             Err(SnapshotError::NotFound { .. }) => continue,
             Err(SnapshotError::Store(e)) => return Err(SnapshotError::Store(e)),
-            // One damaged manifest does not hide the other snapshots.
-            Err(e) => tracing::warn!("skipping {id}: {e}"),
+            Err(e) => unreadable.push((id, e)),
         }
     }
-    Ok(out)
+    Ok((out, unreadable))
+}
+
+/// For each snapshot of `listed` (newest first, as [`list`] gives them),
+/// the bytes it added to the store: its own files, and the blobs no older
+/// snapshot still in the store holds.
+pub fn added_bytes(listed: &[Listed]) -> Vec<u64> {
+    let mut seen = std::collections::HashSet::new();
+    let mut added: Vec<u64> = listed
+        .iter()
+        .rev()
+        .map(|s| {
+            s.manifest
+                .files
+                .iter()
+                .filter(|f| !f.blob || seen.insert(f.key(&s.id)))
+                .fold(0u64, |a, f| a.saturating_add(f.bytes))
+        })
+        .collect();
+    added.reverse();
+    added
 }
 
 /// Reads and checks the manifest of snapshot `id`.
@@ -289,6 +482,13 @@ pub async fn read_manifest(store: &dyn Store, id: &str) -> Result<Manifest, Snap
     for f in &m.files {
         if crate::store::check_key(&f.path).is_err() {
             return Err(SnapshotError::BadManifest { id: id.to_string(), reason: "a file path is not valid".into() });
+        }
+        // A blob's key is made of its checksum: only hex digits may go there.
+        if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err(SnapshotError::BadManifest {
+                id: id.to_string(),
+                reason: format!("the checksum of {} is not a SHA-256", f.path),
+            });
         }
         if !paths.insert(f.path.as_str()) {
             return Err(SnapshotError::BadManifest {
@@ -341,28 +541,21 @@ pub async fn resolve(store: &dyn Store, name: &str) -> Result<Listed, SnapshotEr
     Ok(Listed { id: name.to_string(), manifest })
 }
 
-/// Checks every file's size and SHA-256 against the manifest. Reports every
-/// damaged or missing file at once.
-pub async fn verify(store: &dyn Store, snap: &Listed) -> Result<(), SnapshotError> {
-    check_files(store, snap, None, 4).await
-}
-
 /// Checks, from a listing of the store (no file is opened), that every
 /// file of the manifest is there with its size: a missing or truncated file
 /// is named before anything is loaded. Contents are checked as each file
 /// is read ([`open_checked`]).
 pub async fn check_listing(store: &dyn Store, snap: &Listed) -> Result<(), SnapshotError> {
-    let listed: std::collections::HashMap<String, u64> = store
-        .list(&format!("{}/", snap.id))
-        .await?
-        .into_iter()
-        .filter_map(|o| o.key.strip_prefix(&format!("{}/", snap.id)).map(|k| (k.to_string(), o.size)))
-        .collect();
+    let mut listed: std::collections::HashMap<String, u64> =
+        store.list(&format!("{}/", snap.id)).await?.into_iter().map(|o| (o.key, o.size)).collect();
+    if snap.manifest.files.iter().any(|f| f.blob) {
+        listed.extend(store.list(BLOBS).await?.into_iter().map(|o| (o.key, o.size)));
+    }
     let mut problems: Vec<String> = snap
         .manifest
         .files
         .iter()
-        .filter_map(|f| match listed.get(&f.path) {
+        .filter_map(|f| match listed.get(&f.key(&snap.id)) {
             None => Some(format!("{} is missing", f.path)),
             Some(&size) if size != f.bytes => {
                 Some(format!("{} has {size} bytes, the manifest says {}", f.path, f.bytes))
@@ -444,7 +637,7 @@ pub async fn open_checked(
         id: snap.id.clone(),
         reason: format!("{path} is used but not listed with a checksum"),
     })?;
-    let reader = match store.open(&format!("{}/{path}", snap.id)).await {
+    let reader = match store.open(&entry.key(&snap.id)).await {
         Ok(r) => r,
         Err(StoreError::NotFound { .. }) => {
             return Err(SnapshotError::Damaged { id: snap.id.clone(), problems: format!("{path} is missing") })
@@ -454,6 +647,21 @@ pub async fn open_checked(
     let state = std::sync::Arc::new(std::sync::Mutex::new((Sha256::new(), 0u64)));
     let reader: crate::store::ObjectReader = Box::pin(Hashing { inner: reader, state: state.clone() });
     Ok((reader, Checked { state, entry, id: snap.id.clone() }))
+}
+
+/// Opens a data file for one read like [`open_checked`], with the codec
+/// it is compressed with.
+pub async fn open_data(
+    store: &dyn Store,
+    snap: &Listed,
+    path: &str,
+) -> Result<(crate::store::ObjectReader, Checked, Codec), SnapshotError> {
+    let (reader, checked) = open_checked(store, snap, path).await?;
+    let codec = checked.entry.codec().ok_or_else(|| SnapshotError::BadManifest {
+        id: snap.id.clone(),
+        reason: format!("{path} is a data file without a codec"),
+    })?;
+    Ok((reader, checked, codec))
 }
 
 /// Reads a small file of a snapshot whole and checks it: the bytes
@@ -466,96 +674,6 @@ pub async fn get_checked(store: &dyn Store, snap: &Listed, path: &str) -> Result
     })?;
     checked.result()?;
     Ok(bytes)
-}
-
-/// Downloads every file of a snapshot once, `jobs` at a time, into
-/// `dir/<id>/` (where a [`crate::store::LocalStore`] over `dir`
-/// finds them), checking each size and SHA-256 on the way as [`verify`]
-/// does. Restoring from a remote store then reads the copies instead of
-/// downloading every object a second time.
-pub async fn stage(store: &dyn Store, snap: &Listed, dir: &std::path::Path, jobs: usize) -> Result<(), SnapshotError> {
-    check_files(store, snap, Some(dir), jobs).await
-}
-
-async fn check_files(
-    store: &dyn Store,
-    snap: &Listed,
-    copy_to: Option<&std::path::Path>,
-    jobs: usize,
-) -> Result<(), SnapshotError> {
-    use futures_util::StreamExt;
-    let checks = snap.manifest.files.iter().map(|f| check_file(store, &snap.id, f, copy_to));
-    let results: Vec<Result<Option<String>, StoreError>> =
-        futures_util::stream::iter(checks).buffer_unordered(jobs.max(1)).collect().await;
-    let mut problems = Vec::new();
-    for r in results {
-        if let Some(problem) = r? {
-            problems.push(problem);
-        }
-    }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        // By path (files are numbered in table order), whichever finished first.
-        problems.sort();
-        Err(SnapshotError::Damaged { id: snap.id.clone(), problems: problems.join("; ") })
-    }
-}
-
-/// Reads one file (and copies it under `copy_to`), returning what is wrong
-/// with it, if anything.
-async fn check_file(
-    store: &dyn Store,
-    id: &str,
-    f: &FileEntry,
-    copy_to: Option<&std::path::Path>,
-) -> Result<Option<String>, StoreError> {
-    use tokio::io::AsyncWriteExt;
-    let key = format!("{id}/{}", f.path);
-    let mut reader = match store.open(&key).await {
-        Ok(r) => r,
-        Err(StoreError::NotFound { .. }) => return Ok(Some(format!("{} is missing", f.path))),
-        Err(e) => return Err(e),
-    };
-    let io = |op: &'static str, store: String, key: &str| {
-        let key = key.to_string();
-        move |source| StoreError::Io { op, store, key, source }
-    };
-    let mut copy = match copy_to {
-        Some(dir) => {
-            let path = dir.join(id).join(&f.path);
-            if let Some(parent) = path.parent() {
-                tokio::fs::create_dir_all(parent).await.map_err(io("creating", format!("{}", dir.display()), &key))?;
-            }
-            Some(tokio::fs::File::create(&path).await.map_err(io("creating", format!("{}", dir.display()), &key))?)
-        }
-        None => None,
-    };
-    let mut hasher = Sha256::new();
-    let mut bytes = 0u64;
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = reader.read(&mut buf).await.map_err(io("reading", store.describe(), &key))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-        if let (Some(file), Some(dir)) = (copy.as_mut(), copy_to) {
-            file.write_all(&buf[..n]).await.map_err(io("writing", format!("{}", dir.display()), &key))?;
-        }
-    }
-    if let (Some(mut file), Some(dir)) = (copy, copy_to) {
-        file.flush().await.map_err(io("writing", format!("{}", dir.display()), &key))?;
-    }
-    let sum = hex::encode(hasher.finalize());
-    Ok(if bytes != f.bytes {
-        Some(format!("{} has {} bytes, the manifest says {}", f.path, bytes, f.bytes))
-    } else if sum != f.sha256 {
-        Some(format!("{} does not match its SHA-256 checksum", f.path))
-    } else {
-        None
-    })
 }
 
 #[cfg(test)]

@@ -30,8 +30,12 @@ pub struct SourceSession {
 
 /// Session settings that make `COPY ... TO STDOUT` text exact and loadable
 /// anywhere: what pg_dump sets for the same reason.
+/// (`synchronize_seqscans = off`: a table's scan starts at its first page
+/// even while another scan of it runs, so an unchanged table's rows come
+/// in the same order, and its data file with the same bytes, every time.)
 pub const DUMP_SETTINGS: &str = "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 3; \
-     SET bytea_output = hex; SET row_security = off; SET idle_in_transaction_session_timeout = 0";
+     SET bytea_output = hex; SET row_security = off; SET idle_in_transaction_session_timeout = 0; \
+     SET synchronize_seqscans = off";
 
 impl SourceSession {
     /// Connects and starts the transaction. `row_security = off` makes a

@@ -21,20 +21,36 @@ use super::{check_key, Condition, ObjectMeta, ObjectReader, ObjectWriter, Store,
 
 const PARTIAL_SUFFIX: &str = ".partial";
 const CAS_LOCK: &str = ".scrubsnap-cas.lock";
+/// Files being written before their key is known (a data file before its
+/// checksum names its blob), on the store's file system so that storing
+/// them is a rename.
+const SPOOL: &str = "blobs/.incoming";
 
 /// A folder on the local file system.
 pub struct LocalStore {
     root: PathBuf,
+    /// Where keys under `blobs/` live, when not under `root` (a restore
+    /// reading blobs from its cache).
+    blobs: Option<PathBuf>,
 }
 
 impl LocalStore {
     pub fn new(root: PathBuf) -> Self {
-        LocalStore { root }
+        LocalStore { root, blobs: None }
+    }
+
+    /// A store whose keys under `blobs/` are files under `blobs` instead
+    /// (`blobs/sha256/...` is `<blobs>/sha256/...`).
+    pub fn with_blobs(root: PathBuf, blobs: PathBuf) -> Self {
+        LocalStore { root, blobs: Some(blobs) }
     }
 
     fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
         check_key(key)?;
-        Ok(self.root.join(key))
+        match (&self.blobs, key.strip_prefix(super::BLOBS)) {
+            (Some(dir), Some(rest)) => Ok(dir.join(rest)),
+            _ => Ok(self.root.join(key)),
+        }
     }
 
     fn io(&self, op: &'static str, key: &str, source: std::io::Error) -> StoreError {
@@ -231,12 +247,15 @@ impl Store for LocalStore {
                     if name.ends_with(PARTIAL_SUFFIX)
                         || name.contains("/.scrubsnap-write-test-")
                         || name.ends_with(CAS_LOCK)
+                        || path.starts_with(self.root.join(SPOOL))
                     {
                         continue;
                     }
-                    let size = entry.metadata().await.map(|m| m.len()).unwrap_or(0);
+                    let meta = entry.metadata().await.ok();
+                    let size = meta.as_ref().map_or(0, |m| m.len());
+                    let modified = meta.and_then(|m| m.modified().ok()).map(chrono::DateTime::<chrono::Utc>::from);
                     if let Some(key) = relative_key(&self.root, &path) {
-                        out.push(ObjectMeta { key, size });
+                        out.push(ObjectMeta { key, size, modified });
                     }
                 }
             }
@@ -260,6 +279,51 @@ impl Store for LocalStore {
         }
         out.sort();
         Ok(out)
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let path = self.path(key)?;
+        match fs::metadata(&path).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io("reading", key, e)),
+        }
+    }
+
+    fn spool_dir(&self) -> Option<PathBuf> {
+        Some(self.root.join(SPOOL))
+    }
+
+    /// Moves the file into place (it was written and synced in the spool
+    /// folder on the same file system); copies it when it is elsewhere.
+    async fn put_file(&self, key: &str, from: &Path) -> Result<(), StoreError> {
+        let target = self.path(key)?;
+        let from = from.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = target.parent() {
+                private_dirs(dir)?;
+            }
+            match std::fs::rename(&from, &target) {
+                Ok(()) => Ok(()),
+                // Another file system: copy, sync, rename.
+                Err(e) if e.kind() == std::io::ErrorKind::CrossesDevices => {
+                    let mut partial = target.clone().into_os_string();
+                    partial.push(PARTIAL_SUFFIX);
+                    let partial = PathBuf::from(partial);
+                    let mut out = private_file(&partial, true)?;
+                    std::io::copy(&mut std::fs::File::open(&from)?, &mut out)?;
+                    out.sync_all()?;
+                    std::fs::rename(&partial, &target)?;
+                    std::fs::remove_file(&from)
+                }
+                Err(e) => Err(e),
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| self.io("writing", key, e))
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError> {

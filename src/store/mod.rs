@@ -21,6 +21,10 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 pub use local::{private_dirs, private_file, LocalStore};
 pub use s3::{S3Options, S3Store, S3Url};
 
+/// The folder of a store where data files are kept once per content,
+/// shared by every snapshot (`blobs/sha256/ab/abcd….copy.gz`).
+pub const BLOBS: &str = "blobs/";
+
 /// A readable object.
 pub type ObjectReader = Pin<Box<dyn AsyncRead + Send>>;
 
@@ -68,6 +72,8 @@ pub enum Condition {
 pub struct ObjectMeta {
     pub key: String,
     pub size: u64,
+    /// When it was last written, where the store says.
+    pub modified: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Streams bytes into one object. `finish` makes it visible; dropping it
@@ -100,6 +106,42 @@ pub trait Store: Send + Sync {
     async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// Deletes one object; deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
+
+    /// The size of an object, or `None` if there is none.
+    async fn head(&self, key: &str) -> Result<Option<u64>, StoreError>;
+
+    /// A folder on this machine where files can be written before their
+    /// key is known (a content-addressed blob), such that [`Self::put_file`]
+    /// from it is cheap; `None`: the system's temporary folder.
+    fn spool_dir(&self) -> Option<PathBuf> {
+        None
+    }
+
+    /// Stores the local file `path` (which may be consumed: moved, or
+    /// deleted after upload) as `key`.
+    async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<(), StoreError> {
+        let io = |source| StoreError::Io { op: "reading", store: self.describe(), key: key.to_string(), source };
+        let mut file = tokio::fs::File::open(path).await.map_err(io)?;
+        let mut w = self.create(key).await?;
+        let mut buf = vec![0u8; 1024 * 1024];
+        loop {
+            let n = match file.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    w.abort().await;
+                    return Err(io(e));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            if let Err(e) = w.write(&buf[..n]).await {
+                w.abort().await;
+                return Err(e);
+            }
+        }
+        w.finish().await
+    }
 
     /// Deletes everything under `prefix` (a snapshot's folder).
     async fn delete_prefix(&self, prefix: &str) -> Result<(), StoreError> {

@@ -637,7 +637,10 @@ impl Store for S3Store {
             let page = page.map_err(|e| self.err("listing", prefix, e))?;
             for o in page.contents() {
                 let Some(k) = o.key().and_then(|k| k.strip_prefix(&self.url.prefix)) else { continue };
-                out.push(ObjectMeta { key: k.to_string(), size: o.size().unwrap_or(0).max(0) as u64 });
+                let modified = o
+                    .last_modified()
+                    .and_then(|t| chrono::DateTime::<chrono::Utc>::from_timestamp(t.secs(), t.subsec_nanos()));
+                out.push(ObjectMeta { key: k.to_string(), size: o.size().unwrap_or(0).max(0) as u64, modified });
             }
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -661,6 +664,17 @@ impl Store for S3Store {
         }
         out.sort();
         Ok(out)
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let full = self.full_key(key)?;
+        match self.client.head_object().bucket(&self.url.bucket).key(&full).send().await {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) => match self.err("reading", key, e) {
+                StoreError::NotFound { .. } => Ok(None),
+                e => Err(e),
+            },
+        }
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

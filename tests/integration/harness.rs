@@ -277,6 +277,7 @@ pub fn scrubsnap_cmd(args: &[&str], env: &[(&str, &str)]) -> Command {
         }
     }
     cmd.env("HOME", "/nonexistent-home");
+    cmd.env_remove("XDG_CACHE_HOME");
     // The AWS chain must never probe the cloud metadata address from a test.
     cmd.env("AWS_EC2_METADATA_DISABLED", "true");
     for (k, v) in env {
@@ -301,18 +302,69 @@ pub fn store_dir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("scrubsnap-store-").tempdir().expect("temp dir")
 }
 
-/// Snapshot folders (with or without manifest) in a local store.
+/// Snapshot folders (with or without manifest) in a local store: not the
+/// `blobs` folder of data files shared between snapshots.
 pub fn snapshot_dirs(store: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(store)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .filter(|e| e.path().is_dir())
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != "blobs")
                 .collect()
         })
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// Where a file of snapshot `id` in a local store is: a schema script in
+/// the snapshot's folder, a data file in `blobs/` under its checksum.
+pub fn file_path(store: &Path, id: &str, path: &str) -> PathBuf {
+    let m = read_manifest(store, id);
+    let entry = m["files"].as_array().expect("files").iter().find(|f| f["path"] == path).cloned();
+    let entry = entry.unwrap_or_else(|| panic!("{path} is not a file of {id}"));
+    if entry["blob"].as_bool() == Some(true) {
+        let sha = entry["sha256"].as_str().expect("sha256");
+        let ext = match entry["codec"].as_str() {
+            Some("zstd") => ".copy.zst",
+            _ => ".copy.gz",
+        };
+        store.join("blobs/sha256").join(&sha[..2]).join(format!("{sha}{ext}"))
+    } else {
+        store.join(id).join(path)
+    }
+}
+
+/// Every file under the `blobs` folder of a local store (data files, and
+/// those being written in `blobs/.incoming`).
+pub fn blob_files(store: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![store.join("blobs")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The bytes of a data file, decompressed (gzip or zstd).
+pub fn decompressed(path: &Path) -> Vec<u8> {
+    use std::io::Read;
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out = Vec::new();
+    if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        out = zstd::stream::decode_all(&bytes[..]).expect("zstd");
+    } else {
+        flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_end(&mut out).expect("gunzip");
+    }
+    out
 }
 
 /// A loopback port nothing listens on.

@@ -9,6 +9,7 @@
 //! A missing PostgreSQL or moto fails the tests with the reason; nothing is
 //! skipped.
 
+mod blobs;
 mod golden;
 mod harness;
 mod layers;

@@ -195,10 +195,7 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
         // Wait for the table's data file: the run is writing.
         let started = Instant::now();
         let written = loop {
-            let files = snapshot_dirs(store.path())
-                .iter()
-                .flat_map(|d| std::fs::read_dir(store.path().join(d).join("data")).into_iter().flatten())
-                .count();
+            let files = crate::harness::blob_files(store.path()).len();
             if files > 0 || started.elapsed() > Duration::from_secs(60) {
                 break files > 0;
             }
@@ -218,6 +215,11 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
         assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
         assert!(out.stdout.trim().is_empty(), "no snapshot id is printed: {}", out.stdout);
         assert_eq!(snapshot_dirs(store.path()), Vec::<String>::new(), "SIG{signal}: the run's folder is removed");
+        assert_eq!(
+            crate::harness::blob_files(store.path()),
+            Vec::<std::path::PathBuf>::new(),
+            "SIG{signal}: its data files too"
+        );
         assert!(!store.path().join("create.lock").exists(), "SIG{signal}: the lock is released");
         assert!(!store.path().join("latest").exists(), "nothing was published");
         let started = Instant::now();

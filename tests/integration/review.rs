@@ -306,15 +306,15 @@ fn verify_checks_files_and_a_test_restore_gates_publishing() {
 
     // A damaged file fails verification, named.
     let id = crate::harness::snapshot_dirs(store.path()).pop().expect("a snapshot");
-    let data = store.path().join(&id).join("data");
-    let file = std::fs::read_dir(&data).expect("data").next().expect("file").expect("entry").path();
+    let (path, _) = crate::harness::data_file_sums(store.path(), &id).into_iter().next().expect("a data file");
+    let file = crate::harness::file_path(store.path(), &id, &path);
     let mut bytes = std::fs::read(&file).expect("read");
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(&file, bytes).expect("write");
     let r = scrubsnap_env(&["verify", "--from", &from], &[]);
     assert_eq!(r.code, 2, "{}", r.all());
-    assert!(r.stderr.contains(&file.file_name().expect("name").to_string_lossy().to_string()), "{}", r.stderr);
+    assert!(r.stderr.contains(&path), "the damaged file is named: {}", r.stderr);
 }
 
 #[test]
@@ -376,11 +376,10 @@ fn values(c: &crate::harness::Cluster, db: &str, sql: &str) -> Vec<String> {
 
 /// Every data file of a snapshot, decompressed, as one text.
 fn snapshot_text(store: &Path, id: &str) -> String {
-    use std::io::Read;
     let mut all = String::new();
     for (path, _) in crate::harness::data_file_sums(store, id) {
-        let gz = std::fs::File::open(store.join(id).join(&path)).expect("open");
-        flate2::read::MultiGzDecoder::new(gz).read_to_string(&mut all).expect("gunzip");
+        let bytes = crate::harness::decompressed(&crate::harness::file_path(store, id, &path));
+        all.push_str(&String::from_utf8(bytes).expect("utf-8"));
     }
     all
 }

@@ -30,6 +30,36 @@ fn latest_id(port: u16, bucket: &str, prefix: &str) -> Option<String> {
     })
 }
 
+/// The key (in the bucket) of file `path` of snapshot `id` under `prefix`:
+/// data files are blobs under `blobs/sha256/`, named by their checksum.
+fn file_key(port: u16, bucket: &str, prefix: &str, id: &str, path: &str) -> String {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&get(port, bucket, &format!("{prefix}/{id}/manifest.json"))).expect("manifest");
+    let entry = manifest["files"].as_array().expect("files").iter().find(|f| f["path"] == path).cloned();
+    let entry = entry.unwrap_or_else(|| panic!("{path} is not a file of {id}"));
+    match (entry["blob"].as_bool(), entry["sha256"].as_str()) {
+        (Some(true), Some(sha)) => {
+            let ext = if entry["codec"] == "zstd" { ".copy.zst" } else { ".copy.gz" };
+            format!("{prefix}/blobs/sha256/{}/{sha}{ext}", &sha[..2])
+        }
+        _ => format!("{prefix}/{id}/{path}"),
+    }
+}
+
+/// The path in the manifest of the data file whose name ends with `end`.
+fn data_path(port: u16, bucket: &str, prefix: &str, id: &str, end: &str) -> String {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&get(port, bucket, &format!("{prefix}/{id}/manifest.json"))).expect("manifest");
+    manifest["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["path"].as_str())
+        .find(|p| p.ends_with(end))
+        .unwrap_or_else(|| panic!("no data file ending in {end}"))
+        .to_string()
+}
+
 fn listed(port: u16, dest: &str) -> Vec<serde_json::Value> {
     let r = run_s3(port, &["list", "--dest", dest, "--format", "json", "--all"], &[]);
     assert_eq!(r.code, 0, "{}", r.all());
@@ -155,7 +185,8 @@ fn s3_round_trip_with_multipart_upload() {
     assert_eq!((snaps[0]["complete"].as_bool(), snaps[0]["latest"].as_bool()), (Some(true), Some(true)));
     assert_eq!(latest_id(m.port, &b, "nightly").as_deref(), Some(id.as_str()));
     // The big table went up as a multipart upload (its ETag is "<md5>-<parts>").
-    let big_key = keys(m.port, &b).into_iter().find(|k| k.ends_with("public.big.copy.gz")).expect("big table object");
+    let big = data_path(m.port, &b, "nightly", &id, "public.big.copy.gz");
+    let big_key = file_key(m.port, &b, "nightly", &id, &big);
     let head = rt().block_on(client(m.port).head_object().bucket(&b).key(&big_key).send()).expect("head");
     let parts: u32 =
         head.e_tag().and_then(|e| e.trim_matches('"').rsplit_once('-')).map_or(0, |(_, n)| n.parse().unwrap_or(0));
@@ -185,8 +216,11 @@ fn s3_server_lost_mid_upload_publishes_nothing() {
     assert_eq!(r.code, 0, "{}", r.all());
     let first = latest_id(m.port, &b, "nightly").expect("latest after the first run");
 
-    // The server goes away after 7 MiB of the second run (inside the big
-    // table's multipart upload) and comes back a few seconds later.
+    // The big table changes, so the second run uploads it again (an
+    // unchanged one is stored once), and the server goes away after 7 MiB
+    // of that run (inside the big table's multipart upload) and comes back
+    // a few seconds later.
+    c.psql(&src, "UPDATE public.big SET t = upper(t)");
     proxy.cut_after(7 * 1024 * 1024);
     let r = std::thread::scope(|s| {
         s.spawn(|| {
@@ -217,8 +251,9 @@ fn s3_server_lost_mid_upload_publishes_nothing() {
 fn s3_corrupted_object_is_refused_before_loading() {
     let c = cluster();
     let m = moto();
-    let (_, b, dest, _) = spine_in_s3(c, m.port);
-    let key = keys(m.port, &b).into_iter().find(|k| k.ends_with("public.orders.copy.gz")).expect("orders");
+    let (_, b, dest, id) = spine_in_s3(c, m.port);
+    let file = data_path(m.port, &b, "nightly", &id, "public.orders.copy.gz");
+    let key = file_key(m.port, &b, "nightly", &id, &file);
     let mut data = get(m.port, &b, &key);
     let mid = data.len() / 2;
     data[mid] ^= 0x55;
@@ -226,7 +261,6 @@ fn s3_corrupted_object_is_refused_before_loading() {
     let dst = c.fresh_db("s3bad");
     let r = run_s3(m.port, &["restore", "--from", &format!("{dest}/latest"), "--target", &c.url(&dst)], &[]);
     assert_eq!(r.code, 2, "{}", r.all());
-    let file = key.split_once("/data/").map(|(_, f)| format!("data/{f}")).expect("file");
     assert!(r.stderr.contains(&file) && r.stderr.contains("checksum"), "{}", r.stderr);
     assert_eq!(c.user_table_count(&dst), 0, "something was loaded");
 }
@@ -405,7 +439,7 @@ fn s3_restore_downloads_each_file_once() {
         .filter_map(|r| r.strip_prefix("GET ").map(|p| p.split('?').next().unwrap_or(p).to_string()))
         .collect();
     for file in &files {
-        let key = format!("/{b}/nightly/{id}/{file}");
+        let key = format!("/{b}/{}", file_key(m.port, &b, "nightly", &id, file));
         let n = gets.iter().filter(|g| **g == key).count();
         assert_eq!(n, 1, "{file} was downloaded {n} times; requests: {gets:#?}");
     }

@@ -79,9 +79,9 @@ fn snapshot_layout_and_manifest() {
     );
     let store = store_dir();
     let id = created_id(&create(&c.url(&src), store.path(), &[]));
-    let dir = store.path().join(&id);
     let manifest = crate::harness::read_manifest(store.path(), &id);
-    assert_eq!(manifest["format_version"], 1);
+    // Data files shared between snapshots need version 4 readers.
+    assert_eq!(manifest["format_version"], 4);
     assert_eq!(manifest["snapshot_id"], id.as_str());
     assert_eq!(manifest["source"]["database"], src.as_str());
     assert_eq!(manifest["tables"][0]["rows"], 100);
@@ -89,12 +89,14 @@ fn snapshot_layout_and_manifest() {
     let files = manifest["files"].as_array().expect("files");
     assert_eq!(files.len(), 4, "three schema scripts and one data file");
     for f in files {
-        let bytes = std::fs::read(dir.join(f["path"].as_str().expect("path"))).expect("file");
+        let path = crate::harness::file_path(store.path(), &id, f["path"].as_str().expect("path"));
+        let bytes = std::fs::read(path).expect("file");
         assert_eq!(bytes.len() as u64, f["bytes"].as_u64().expect("bytes"));
         use sha2::Digest;
         assert_eq!(hex::encode(sha2::Sha256::digest(&bytes)), f["sha256"].as_str().expect("sha"));
     }
-    let data = dir.join(manifest["tables"][0]["file"].as_str().expect("file"));
+    let data = crate::harness::file_path(store.path(), &id, manifest["tables"][0]["file"].as_str().expect("file"));
+    assert!(data.starts_with(store.path().join("blobs/sha256")), "{}", data.display());
     let out = std::process::Command::new("gzip").arg("-dc").arg(&data).output().expect("gzip");
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 100);
@@ -170,8 +172,8 @@ fn a_flipped_byte_is_named_and_nothing_is_loaded() {
     c.psql(&src, "CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 5000) i");
     let store = store_dir();
     let id = created_id(&create(&c.url(&src), store.path(), &[]));
-    let data_dir = store.path().join(&id).join("data");
-    let file = std::fs::read_dir(&data_dir).expect("data").next().expect("a file").expect("entry").path();
+    let (path, _) = crate::harness::data_file_sums(store.path(), &id).into_iter().next().expect("a data file");
+    let file = crate::harness::file_path(store.path(), &id, &path);
     let mut bytes = std::fs::read(&file).expect("read");
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
@@ -181,8 +183,7 @@ fn a_flipped_byte_is_named_and_nothing_is_loaded() {
     let from = format!("{}/latest", store.path().display());
     let r = scrubsnap(&["restore", "--from", &from, "--target", &c.url(&dst)]);
     assert_eq!(r.code, 2, "{}", r.all());
-    let name = file.file_name().expect("name").to_string_lossy().to_string();
-    assert!(r.stderr.contains(&name), "the damaged file is named:\n{}", r.stderr);
+    assert!(r.stderr.contains(&path), "the damaged file is named:\n{}", r.stderr);
     assert_eq!(c.user_table_count(&dst), 0, "nothing was loaded");
 
     // Export refuses too, and writes no file.
@@ -589,8 +590,8 @@ fn large_tables_are_dumped_in_chunks_that_restore_to_the_same_rows() {
     let chunked = created_id(&create(&c.url(&src), store.path(), &["--jobs", "3", "--chunk-size", "1"]));
 
     let m = crate::harness::read_manifest(store.path(), &chunked);
-    assert_eq!(m["format_version"], 2, "a chunked snapshot says it needs version 2 readers");
-    assert_eq!(crate::harness::read_manifest(store.path(), &whole)["format_version"], 1);
+    assert_eq!(m["format_version"], 4, "data files shared between snapshots need version 4 readers");
+    assert_eq!(crate::harness::read_manifest(store.path(), &whole)["format_version"], 4);
     let tables = m["tables"].as_array().expect("tables");
     let chunky = tables.iter().find(|t| t["name"] == "chunky").expect("chunky in the manifest");
     let chunks = chunky["chunks"].as_array().expect("chunky was dumped in chunks");
@@ -627,7 +628,7 @@ fn large_tables_are_dumped_in_chunks_that_restore_to_the_same_rows() {
 
     // A chunk whose rows do not match the manifest is refused before loading.
     let first = chunks[0]["file"].as_str().expect("file").to_string();
-    let path = store.path().join(&chunked).join(&first);
+    let path = crate::harness::file_path(store.path(), &chunked, &first);
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     std::io::Write::write_all(&mut gz, b"1\tx\t\\N\n").expect("gz");
     std::fs::write(&path, gz.finish().expect("gz")).expect("write");

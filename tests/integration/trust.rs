@@ -35,7 +35,6 @@ fn keypair(dir: &Path, name: &str) -> (String, String) {
 /// manifest, as someone who can write the store could.
 fn tamper(store: &Path, id: &str, path: &str, bytes: &[u8]) {
     use sha2::Digest;
-    std::fs::write(store.join(id).join(path), bytes).expect("write");
     let manifest_path = store.join(id).join("manifest.json");
     let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest_path).expect("read")).expect("json");
     for f in m["files"].as_array_mut().expect("files") {
@@ -45,6 +44,10 @@ fn tamper(store: &Path, id: &str, path: &str, bytes: &[u8]) {
         }
     }
     std::fs::write(&manifest_path, serde_json::to_vec_pretty(&m).expect("json")).expect("write");
+    // Where the file now belongs (a data file: under its new checksum).
+    let file = crate::harness::file_path(store, id, path);
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    std::fs::write(file, bytes).expect("write");
 }
 
 fn gz(text: &[u8]) -> Vec<u8> {
@@ -100,7 +103,7 @@ fn signed_snapshots_load_only_with_a_trusted_key() {
     // One byte of a data file changed, and its checksum in the manifest:
     // the manifest no longer matches its signature.
     let file = crate::harness::data_file_sums(store.path(), &id)[0].0.clone();
-    let mut bytes = std::fs::read(store.path().join(&id).join(&file)).expect("read");
+    let mut bytes = std::fs::read(crate::harness::file_path(store.path(), &id, &file)).expect("read");
     let mid = bytes.len() / 2;
     bytes[mid] ^= 1;
     tamper(store.path(), &id, &file, &bytes);
@@ -406,9 +409,12 @@ fn keys_files_and_locks_behave() {
     let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
     let snap = Path::new(&dest).join(&id);
     assert_eq!(mode(&snap), 0o700);
-    assert_eq!(mode(&snap.join("data")), 0o700);
     assert_eq!(mode(&snap.join("manifest.json")), 0o600);
-    assert_eq!(mode(&snap.join(&crate::harness::data_file_sums(Path::new(&dest), &id)[0].0)), 0o600);
+    let data =
+        crate::harness::file_path(Path::new(&dest), &id, &crate::harness::data_file_sums(Path::new(&dest), &id)[0].0);
+    assert_eq!(mode(&data), 0o600);
+    assert_eq!(mode(data.parent().expect("its folder")), 0o700);
+    assert_eq!(mode(&Path::new(&dest).join("blobs")), 0o700);
     assert_eq!(mode(&report), 0o600);
     // A lock left by a dead run of this host is taken over at once.
     let dead = std::process::Command::new("true").spawn().expect("spawn");
