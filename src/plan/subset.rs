@@ -262,23 +262,7 @@ impl SubsetPlan {
         // D: over the down tables, parents first.
         let down_edges: Vec<&Edge> =
             edges.iter().filter(|e| down.contains(&e.child) && down.contains(&e.parent)).collect();
-        for scc in ordered_sccs(&down, &down_edges, true) {
-            let external = |t: u32| {
-                let mut conds: Vec<String> = seeds.get(&t).cloned().into_iter().collect();
-                for e in down_edges.iter().filter(|e| e.child == t && !scc.contains(&e.parent)) {
-                    conds.push(format!(
-                        "({}) IN (SELECT {} FROM d_{} y)",
-                        w.cols("x", &e.fk),
-                        w.cols("y", &e.refs),
-                        e.parent
-                    ));
-                }
-                conds
-            };
-            let inner: Vec<&Edge> =
-                down_edges.iter().filter(|e| scc.contains(&e.child) && scc.contains(&e.parent)).copied().collect();
-            ctes.extend(w.set("d", &scc, &inner, external, Direction::Down));
-        }
+        ctes.extend(down_sets(&w, &down, &down_edges, seeds));
         // K: over all subset tables, children first. A child whose kept rows
         // are exactly its descendants, reached through one key alone, refers
         // only to rows its parent keeps already: that key adds nothing to
@@ -351,6 +335,30 @@ impl SubsetPlan {
         self.ctes = format!("WITH RECURSIVE {}", ctes.join(",\n"));
         self.kept = sub.iter().map(|o| (*o, format!("k_{o}"))).collect();
     }
+}
+
+/// The D sets (rows reached going down from the roots), parents first:
+/// a table's rows are its seeds' and those whose key is in a parent's set.
+fn down_sets(w: &Writer<'_>, down: &BTreeSet<u32>, down_edges: &[&Edge], seeds: &HashMap<u32, String>) -> Vec<String> {
+    let mut ctes = Vec::new();
+    for scc in ordered_sccs(down, down_edges, true) {
+        let external = |t: u32| {
+            let mut conds: Vec<String> = seeds.get(&t).cloned().into_iter().collect();
+            for e in down_edges.iter().filter(|e| e.child == t && !scc.contains(&e.parent)) {
+                conds.push(format!(
+                    "({}) IN (SELECT {} FROM d_{} y)",
+                    w.cols("x", &e.fk),
+                    w.cols("y", &e.refs),
+                    e.parent
+                ));
+            }
+            conds
+        };
+        let inner: Vec<&Edge> =
+            down_edges.iter().filter(|e| scc.contains(&e.child) && scc.contains(&e.parent)).copied().collect();
+        ctes.extend(w.set("d", &scc, &inner, external, Direction::Down));
+    }
+    ctes
 }
 
 impl SubsetPlan {

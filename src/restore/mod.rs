@@ -350,7 +350,8 @@ async fn load(
         // One progress line per file: a chunk's counts start from zero.
         for (i, (path, expected)) in files.into_iter().enumerate() {
             let bar = progress.table("loading", &file_label(t, i, n));
-            let loaded = load_file(client, store, snap, t, (path, expected), &bar).await;
+            // The table was created in this transaction, so its rows can go in frozen.
+            let loaded = load_file(client, store, snap, t, (path, expected), true, &bar).await;
             bar.finish();
             rows += loaded?;
         }
@@ -449,20 +450,31 @@ pub fn copy_in_sql(t: &TableEntry) -> String {
     format!("COPY {}{} FROM STDIN", t.qualified(), sql::column_list(&t.columns))
 }
 
-/// Loads one data file (a table, or one chunk of it) and checks its row count.
+/// The COPY statement that loads a table created or emptied in the same
+/// transaction: its rows go in frozen (`FREEZE`), so that nothing after
+/// the load (the index builds, the foreign key checks, the developer's
+/// first queries) rewrites every page to set hint bits on them.
+fn copy_in_frozen_sql(t: &TableEntry) -> String {
+    format!("{} (FREEZE)", copy_in_sql(t))
+}
+
+/// Loads one data file (a table, or one chunk of it) and checks its row
+/// count; `frozen` when the table was created or emptied in the same
+/// transaction ([`copy_in_frozen_sql`]).
 async fn load_file(
     client: &Client,
     store: &dyn Store,
     snap: &Listed,
     t: &TableEntry,
     (path, expected): (&str, u64),
+    frozen: bool,
     bar: &crate::progress::TableProgress,
 ) -> Result<u64, RestoreError> {
     let name = format!("{}.{}", t.schema, t.name);
     let (reader, checked, codec) = snapshot::open_data(store, snap, path).await?;
     let mut chunks = encode::decompress_stream(reader, codec, 4);
     let sink = client
-        .copy_in::<_, bytes::Bytes>(&copy_in_sql(t))
+        .copy_in::<_, bytes::Bytes>(&if frozen { copy_in_frozen_sql(t) } else { copy_in_sql(t) })
         .await
         .map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
     futures_util::pin_mut!(sink);

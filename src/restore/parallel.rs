@@ -204,10 +204,20 @@ fn pg_dump_ident(name: &str) -> String {
     }
 }
 
+/// A table's data: its position in the manifest, and its files (path,
+/// rows) in order.
+type TableFiles<'a> = (usize, &'a TableEntry, Vec<(&'a str, u64)>);
+
+/// One file of a table: the table's position, the table, the file and its
+/// rows, and its label.
+type File<'a> = (usize, &'a TableEntry, &'a str, u64, String);
+
 /// What a loading connection does next.
 enum Task<'a> {
-    /// (table position, table, file, rows, label).
-    File(usize, &'a TableEntry, &'a str, u64, String),
+    /// Every file of a table, in one transaction.
+    Table(TableFiles<'a>),
+    /// One file handed over by the connection loading its table.
+    File(File<'a>),
     /// (entry index, table position).
     Entry(usize, usize),
     /// Nothing is ready yet, but loads in progress will make an entry ready.
@@ -218,8 +228,15 @@ enum Task<'a> {
 
 /// Shared by the loading connections.
 struct Loading<'a> {
-    /// (table position, table, file, rows, label), largest first.
-    files: VecDeque<(usize, &'a TableEntry, &'a str, u64, String)>,
+    /// Tables to load, largest first.
+    tables: VecDeque<TableFiles<'a>>,
+    /// Files handed over to idle connections.
+    shared: VecDeque<File<'a>>,
+    /// Tables whose first files are being loaded (frozen), which may hand
+    /// the rest over.
+    loading: usize,
+    /// Connections with nothing to do.
+    idle: usize,
     /// Files still to load, per table (by manifest position).
     left: Vec<usize>,
     /// Early entries (entry index, table position) not started yet.
@@ -238,16 +255,29 @@ impl<'a> Loading<'a> {
             self.busy.insert(table);
             return Task::Entry(entry, table);
         }
-        match self.files.pop_front() {
-            Some((pos, t, path, rows, label)) => Task::File(pos, t, path, rows, label),
-            None if self.waiting.is_empty() => Task::Done,
+        if let Some(table) = self.tables.pop_front() {
+            self.loading += 1;
+            return Task::Table(table);
+        }
+        match self.shared.pop_front() {
+            Some(file) => Task::File(file),
+            None if self.waiting.is_empty() && self.loading == 0 => Task::Done,
             None => Task::Wait,
+        }
+    }
+
+    /// A file of table `pos` is loaded.
+    fn loaded(&mut self, pos: usize) {
+        if let Some(l) = self.left.get_mut(pos) {
+            *l = l.saturating_sub(1);
         }
     }
 }
 
-/// Loads every data file, largest first, each on the next free connection,
-/// and builds the `early` post-data entries as their tables are complete.
+/// Loads every table, largest first, each on the next free connection in
+/// a transaction of its own that empties it first, so that its rows go in
+/// frozen ([`load_table`]); builds the `early` post-data entries as their
+/// tables are complete.
 async fn load_data(
     workers: &[Client],
     store: &dyn Store,
@@ -256,81 +286,194 @@ async fn load_data(
     early: &[(usize, usize)],
     progress: &Progress,
 ) -> Result<RestoreStats, RestoreError> {
-    let tables = &snap.manifest.tables;
-    let mut files = Vec::new();
-    let mut left = vec![0usize; tables.len()];
-    for (pos, t) in tables.iter().enumerate().filter(|(_, t)| t.has_data()) {
-        let parts = t.data_files();
-        let n = parts.len();
-        left[pos] = n;
-        for (i, (path, rows)) in parts.into_iter().enumerate() {
-            files.push((pos, t, path, rows, file_label(t, i, n)));
-        }
+    let manifest = &snap.manifest;
+    let mut left = vec![0usize; manifest.tables.len()];
+    let mut tables: Vec<TableFiles<'_>> = Vec::new();
+    for (pos, t) in manifest.tables.iter().enumerate().filter(|(_, t)| t.has_data()) {
+        let files = t.data_files();
+        left[pos] = files.len();
+        tables.push((pos, t, files));
     }
-    let size = |path: &str| snap.manifest.file(path).map_or(0, |f| f.bytes);
-    files.sort_by_key(|(_, _, path, _, _)| std::cmp::Reverse(size(path)));
-    let state =
-        Mutex::new(Loading { files: VecDeque::from(files), left, waiting: early.to_vec(), busy: HashSet::new() });
-    let changed = tokio::sync::Notify::new();
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    let what = "creating indexes and constraints (post-data)";
-    let work = workers.iter().map(|client| async {
+    // Longest first: a row costs the server about as much as 50 bytes of
+    // text to load, and as much again in its index builds.
+    tables.sort_by_key(|(_, t, _)| std::cmp::Reverse(t.raw_bytes.saturating_add(t.rows.saturating_mul(100))));
+    let loader = Loader {
+        state: Mutex::new(Loading {
+            tables: VecDeque::from(tables),
+            shared: VecDeque::new(),
+            loading: 0,
+            idle: 0,
+            left,
+            waiting: early.to_vec(),
+            busy: HashSet::new(),
+        }),
+        changed: tokio::sync::Notify::new(),
+        failed: std::sync::atomic::AtomicBool::new(false),
+        store,
+        snap,
+        post,
+        progress,
+    };
+    let mut stats = RestoreStats::default();
+    for r in futures_util::future::join_all(workers.iter().map(|c| loader.work(c))).await {
+        stats.rows += r?;
+    }
+    Ok(stats)
+}
+
+/// What the loading connections share.
+struct Loader<'a> {
+    state: Mutex<Loading<'a>>,
+    /// Signalled after every task: what waits may be ready.
+    changed: tokio::sync::Notify,
+    /// Set after a failure: no connection starts another task.
+    failed: std::sync::atomic::AtomicBool,
+    store: &'a dyn Store,
+    snap: &'a Listed,
+    post: &'a post_data::PostData,
+    progress: &'a Progress,
+}
+
+impl<'a> Loader<'a> {
+    /// One connection's loop: tasks until none is left; the rows it loaded.
+    async fn work(&self, client: &Client) -> Result<u64, RestoreError> {
         let mut rows = 0u64;
         loop {
-            if failed.load(std::sync::atomic::Ordering::SeqCst) {
+            if self.failed.load(std::sync::atomic::Ordering::SeqCst) {
                 break;
             }
             // Registered before looking, so a change in between is not missed.
-            let notified = changed.notified();
-            let task = match state.lock() {
+            let notified = self.changed.notified();
+            let task = match self.state.lock() {
                 Ok(mut s) => s.next(),
                 Err(_) => break,
             };
             let outcome = match task {
                 Task::Done => break,
                 Task::Wait => {
+                    // A loader that sees this connection idle hands over
+                    // files (it looks before each file).
+                    self.with_state(|s| s.idle += 1);
                     notified.await;
+                    self.with_state(|s| s.idle = s.idle.saturating_sub(1));
                     continue;
                 }
-                Task::Entry(i, table) => {
-                    let Some(e) = post.entries.get(i) else { break };
-                    let r =
-                        client.batch_execute(&e.sql).await.map_err(|err| RestoreError::load(entry_name(e, what), &err));
-                    if let Ok(mut s) = state.lock() {
-                        s.busy.remove(&table);
-                    }
-                    r
-                }
-                Task::File(pos, t, path, expected, label) => {
-                    let bar = progress.table("loading", &label);
-                    let loaded = load_file(client, store, snap, t, (path, expected), &bar).await;
+                Task::Entry(i, table) => self.entry(client, i, table).await,
+                Task::Table(table) => self.table(client, table).await.map(|n| rows += n),
+                Task::File((pos, t, path, expected, label)) => {
+                    let bar = self.progress.table("loading", &label);
+                    let loaded = load_file(client, self.store, self.snap, t, (path, expected), false, &bar).await;
                     bar.finish();
                     loaded.map(|n| {
                         tracing::info!(table = %label, rows = n, "table loaded");
                         rows += n;
-                        if let Ok(mut s) = state.lock() {
-                            if let Some(l) = s.left.get_mut(pos) {
-                                *l = l.saturating_sub(1);
-                            }
-                        }
+                        self.with_state(|s| s.loaded(pos));
                     })
                 }
             };
             // The failure is marked before the others wake, so that none
             // of them goes back to waiting for a load that will not come.
             if outcome.is_err() {
-                failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                self.failed.store(true, std::sync::atomic::Ordering::SeqCst);
             }
-            changed.notify_waiters();
+            self.changed.notify_waiters();
             outcome?;
         }
-        Ok::<u64, RestoreError>(rows)
-    });
-    let mut stats = RestoreStats::default();
-    for r in futures_util::future::join_all(work).await {
-        stats.rows += r?;
+        Ok(rows)
     }
-    Ok(stats)
+
+    fn with_state(&self, f: impl FnOnce(&mut Loading<'a>)) {
+        if let Ok(mut s) = self.state.lock() {
+            f(&mut s);
+        }
+    }
+
+    /// Builds an early post-data entry.
+    async fn entry(&self, client: &Client, i: usize, table: usize) -> Result<(), RestoreError> {
+        let what = "creating indexes and constraints (post-data)";
+        let r = match self.post.entries.get(i) {
+            Some(e) => client.batch_execute(&e.sql).await.map_err(|err| RestoreError::load(entry_name(e, what), &err)),
+            None => Ok(()),
+        };
+        self.with_state(|s| {
+            s.busy.remove(&table);
+        });
+        r
+    }
+
+    /// Loads a table, frozen, handing the files it did not start over to
+    /// idle connections; the rows it loaded.
+    async fn table(&self, client: &Client, (pos, t, files): TableFiles<'a>) -> Result<u64, RestoreError> {
+        // Before each file after the first: hand the rest over if another
+        // connection has nothing to do.
+        let share = || self.state.lock().is_ok_and(|s| s.idle > 0);
+        let loaded = load_table(client, self.store, self.snap, t, &files, self.progress, &share).await;
+        self.with_state(|s| {
+            s.loading = s.loading.saturating_sub(1);
+            if let Ok((_, done)) = &loaded {
+                for _ in 0..*done {
+                    s.loaded(pos);
+                }
+                let n = files.len();
+                for (i, (path, rows)) in files.iter().enumerate().skip(*done) {
+                    s.shared.push_back((pos, t, path, *rows, file_label(t, i, n)));
+                }
+            }
+        });
+        loaded.map(|(n, _)| n)
+    }
+}
+
+/// Loads a table's files in one transaction that first empties it: its
+/// rows go in frozen (`COPY ... FREEZE`, which needs the table created or
+/// emptied in the same transaction), so that its index builds, the
+/// foreign key checks and the first queries after the restore do not
+/// write every page again to set hint bits. (Measured: index builds after
+/// a frozen load take about a third less time.) The table is new and
+/// empty, so the TRUNCATE removes nothing. Before each file after the
+/// first, `share` says whether another connection is idle: then the load
+/// commits, and the files not started (the second number returned is how
+/// many were loaded) are left for other connections to load, unfrozen, in
+/// parallel.
+async fn load_table(
+    client: &Client,
+    store: &dyn Store,
+    snap: &Listed,
+    t: &TableEntry,
+    files: &[(&str, u64)],
+    progress: &Progress,
+    share: &dyn Fn() -> bool,
+) -> Result<(u64, usize), RestoreError> {
+    let name = format!("{}.{}", t.schema, t.name);
+    let begin = format!("BEGIN; TRUNCATE ONLY {}", t.qualified());
+    client.batch_execute(&begin).await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
+    let loaded = async {
+        let mut rows = 0;
+        let mut done = 0;
+        for (i, file) in files.iter().enumerate() {
+            if i > 0 && share() {
+                break;
+            }
+            let bar = progress.table("loading", &file_label(t, i, files.len()));
+            let n = load_file(client, store, snap, t, *file, true, &bar).await;
+            bar.finish();
+            rows += n?;
+            done += 1;
+        }
+        client.batch_execute("COMMIT").await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
+        Ok((rows, done))
+    }
+    .await;
+    match loaded {
+        Ok((rows, done)) => {
+            tracing::info!(table = %name, rows, files = done, of = files.len(), "table loaded");
+            Ok((rows, done))
+        }
+        Err(e) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(e)
+        }
+    }
 }
 
 /// Which entries may run beside each other: indexes and primary, unique and
