@@ -239,3 +239,59 @@ fn a_warm_pull_downloads_only_new_blobs_and_fetches_a_damaged_one_again() {
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&cached).expect("meta").permissions().mode() & 0o777, 0o600);
 }
+
+/// Copies a folder tree.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for e in std::fs::read_dir(from).expect("read fixture") {
+        let e = e.expect("entry");
+        let target = to.join(e.file_name());
+        if e.file_type().expect("type").is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A snapshot written by the release before data files became blobs
+/// (`tests/fixtures/snapshot-v3`: the demo shop, `rules/demo.yaml`, the
+/// masking test key, manifest format 3, data files in its own folder) is
+/// still listed, verified and restored, to the same rows as a snapshot of
+/// today's layout; a store holding both prunes the old one and keeps the
+/// blobs of the new.
+#[test]
+fn snapshots_of_the_previous_layout_stay_readable_and_prunable() {
+    let c = cluster();
+    let store = store_dir();
+    copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/snapshot-v3"), store.path());
+    let dest = store.path().to_string_lossy().to_string();
+    let old = "20261130T142248.710Z";
+    let latest = format!("{dest}/latest");
+    let r = scrubsnap(&["verify", "--from", &latest]);
+    assert_eq!(r.code, 0, "a format-3 snapshot verifies:\n{}", r.all());
+    let (r, old_db) = c.restore_new(store.path(), old, "v3_dst");
+    assert_eq!(r.code, 0, "a format-3 snapshot restores:\n{}", r.all());
+
+    let shop = c.sql_db("v3_shop", "demo/seed.sql");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/demo.yaml").to_string_lossy().to_string();
+    let r = super::harness::scrubsnap_env(
+        &["create", "--source", &c.url(&shop), "--dest", &dest, "--rules", &rules],
+        &[("SCRUBSNAP_KEY", "integration-test-key-0123456789abcdef")],
+    );
+    let new = created(&r);
+    assert_eq!(read_manifest(store.path(), &new)["format_version"], 4);
+    let (r, new_db) = c.restore_new(store.path(), &new, "v4_dst");
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(c.table_digests(&old_db), c.table_digests(&new_db), "both layouts hold the same masked rows");
+
+    let listed = scrubsnap(&["list", "--dest", &dest, "--format", "json"]);
+    assert_eq!(listed.code, 0, "{}", listed.all());
+    assert!(listed.stdout.contains(old) && listed.stdout.contains(&new), "{}", listed.stdout);
+    let r = scrubsnap(&["prune", "--dest", &dest, "--keep-last", "1"]);
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert!(!store.path().join(old).exists(), "the old snapshot's folder, data included, is gone");
+    assert_eq!(blobs(store.path()), referenced(store.path(), &new), "the new snapshot's blobs stay");
+    let (r, _) = c.restore_new(store.path(), &new, "v4_again");
+    assert_eq!(r.code, 0, "{}", r.all());
+}
