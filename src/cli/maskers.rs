@@ -62,6 +62,11 @@ pub fn markdown() -> String {
          Every masked value is a function of the key, the rule's domain, the masker with its options, and the input value\n\
          (HMAC-SHA256, seeding the choices). NULL stays NULL; an empty string stays empty unless the rule says `mask_empty: true`.\n\
          Every rule also takes `domain`, `on_error` (`fail`, `null` or `{fixed: VALUE}`) and `mask_empty`.\n\n\
+         **Arrays.** A masker that takes a type also masks arrays of it (`text[]`, `varchar(20)[][]`, `uuid[]`, `inet[]`), element by element:\n\
+         NULL elements stay NULL, empty ones empty, dimensions and bounds are kept, the element type's length and uniqueness apply to each\n\
+         element, and an element maps as the same value in a scalar column of the same domain would. The maskers that take any type\n\
+         (`null`, `fixed`, `choice`) replace the whole array instead. `hstore` masks values by key; `json` masks documents, arrays of\n\
+         documents included.\n\n\
          | masker | types | injective | what it does |\n|---|---|---|---|\n",
     );
     for d in MASKERS {
@@ -113,7 +118,9 @@ pub fn schema() -> Value {
         let mut props = Map::new();
         props.insert("mask".into(), json!({"const": d.name, "description": d.summary}));
         for o in d.options {
-            props.insert(o.name.into(), json!({"type": o.kind, "description": o.help}));
+            // "array|object": either JSON type.
+            let ty = if o.kind.contains('|') { json!(o.kind.split('|').collect::<Vec<_>>()) } else { json!(o.kind) };
+            props.insert(o.name.into(), json!({"type": ty, "description": o.help}));
         }
         common(&mut props);
         variants
@@ -172,7 +179,8 @@ pub fn schema() -> Value {
                 "properties": {
                     "rows": {"enum": ["all", "skip"]},
                     "where": {"type": "string", "description": "SQL condition: only matching rows are dumped (may break foreign keys)"},
-                    "columns": {"type": "object", "additionalProperties": {"$ref": "#/$defs/column"}}
+                    "columns": {"type": "object", "additionalProperties": {"$ref": "#/$defs/column"}},
+                    "person": {"type": "object", "description": "columns (column: masker) that together make one fake person per row: names, email, username", "additionalProperties": {"$ref": "#/$defs/column"}}
                 }
             },
             "column": {"oneOf": variants}

@@ -30,10 +30,11 @@ impl Probe {
         use TypeClass as C;
         match (masker, class) {
             (Some(m), _) if m.output == Output::Generated => Probe::Skip,
-            (_, C::Integer | C::Numeric | C::Float | C::Date | C::Timestamp | C::Uuid | C::Inet | C::Boolean) => {
-                Probe::Whole
-            }
-            (_, C::Text | C::Json | C::Bytea | C::Other) => Probe::Full,
+            (
+                _,
+                C::Integer | C::Numeric | C::Float | C::Date | C::Timestamp | C::Uuid | C::Inet | C::Boolean | C::Point,
+            ) => Probe::Whole,
+            (_, C::Text | C::Json | C::Bytea | C::Hstore | C::Composite | C::Other) => Probe::Full,
         }
     }
 }

@@ -25,10 +25,11 @@ pub struct LeakRun {
 
 /// The broad type of a column of `t`.
 fn class_of(t: &Table, column: &str) -> TypeClass {
-    t.columns
-        .iter()
-        .find(|c| c.name == column)
-        .map_or(TypeClass::Other, |c| ColumnInfo::from_type(&c.type_name, false, false).class)
+    t.columns.iter().find(|c| c.name == column).map_or(TypeClass::Other, |c| {
+        // An array's originals are remembered as its elements' would be.
+        let info = ColumnInfo::from_type(&c.type_name, false, false);
+        info.element.map_or(info.class, |e| e.class)
+    })
 }
 
 impl LeakRun {

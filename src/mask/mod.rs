@@ -6,6 +6,7 @@
 //! list of maskers: `--help`, `scrubsnap maskers`, the docs and the JSON
 //! Schema all come from it. [`rows`] applies a table's maskers to COPY text.
 
+pub mod containers;
 pub mod key;
 pub mod maskers;
 pub mod registry;
@@ -38,6 +39,12 @@ pub enum TypeClass {
     Json,
     Boolean,
     Bytea,
+    /// The geometric `point` type.
+    Point,
+    /// The `hstore` extension's type.
+    Hstore,
+    /// A composite (row) type; its fields are in [`ColumnInfo::fields`].
+    Composite,
     Other,
 }
 
@@ -55,6 +62,9 @@ impl TypeClass {
             TypeClass::Json => "json",
             TypeClass::Boolean => "boolean",
             TypeClass::Bytea => "bytea",
+            TypeClass::Point => "point",
+            TypeClass::Hstore => "hstore",
+            TypeClass::Composite => "composite",
             TypeClass::Other => "other",
         }
     }
@@ -73,6 +83,11 @@ pub struct ColumnInfo {
     pub not_null: bool,
     /// Part of a primary key or unique index.
     pub unique: bool,
+    /// For an array column (`text[]`, `varchar(20)[][]`): its element type.
+    /// The column's own class is then [`TypeClass::Other`].
+    pub element: Option<Box<ColumnInfo>>,
+    /// For a composite column: its fields' names and types, in order.
+    pub fields: Vec<(String, String)>,
 }
 
 impl ColumnInfo {
@@ -81,6 +96,10 @@ impl ColumnInfo {
         let t = type_name.trim();
         let base = t.split('(').next().unwrap_or(t).trim();
         let array = t.ends_with("[]");
+        let element = array.then(|| {
+            let base = t.trim_end_matches("[]").trim();
+            Box::new(ColumnInfo::from_type(base, false, unique))
+        });
         let class = if array {
             TypeClass::Other
         } else {
@@ -98,6 +117,8 @@ impl ColumnInfo {
                 "json" | "jsonb" => TypeClass::Json,
                 "boolean" => TypeClass::Boolean,
                 "bytea" => TypeClass::Bytea,
+                "point" => TypeClass::Point,
+                _ if base == "hstore" || base.ends_with(".hstore") => TypeClass::Hstore,
                 _ if base.starts_with("timestamp") => TypeClass::Timestamp,
                 _ => TypeClass::Other,
             }
@@ -115,7 +136,21 @@ impl ColumnInfo {
             "bigint" if !array => Some((i128::from(i64::MIN), i128::from(i64::MAX))),
             _ => None,
         };
-        ColumnInfo { type_name: t.to_string(), class, max_chars, int_range, not_null, unique }
+        ColumnInfo {
+            type_name: t.to_string(),
+            class,
+            max_chars,
+            int_range,
+            not_null,
+            unique,
+            element,
+            fields: Vec::new(),
+        }
+    }
+
+    /// A column of a composite type with these fields (name, type).
+    pub fn composite(type_name: &str, not_null: bool, fields: Vec<(String, String)>) -> Self {
+        ColumnInfo { class: TypeClass::Composite, fields, ..ColumnInfo::from_type(type_name, not_null, false) }
     }
 }
 
@@ -123,6 +158,39 @@ impl ColumnInfo {
 pub trait Masker: Send + Sync {
     /// Masks one non-NULL value. `None` means NULL.
     fn mask(&self, value: &str, seeder: &Seeder) -> Result<Option<String>, MaskError>;
+
+    /// For a masker that can be part of a `person:` group (names, email,
+    /// username): the fake person `value` stands for, drawn exactly as
+    /// [`Masker::mask`] draws its names, so the group's seed column masks
+    /// as it would alone. `None`: not a person part.
+    fn person(&self, _value: &str, _seeder: &Seeder) -> Option<Person> {
+        None
+    }
+
+    /// Masks `value` as a part of `person` (its names from the person, any
+    /// tag that keeps it unique from the value itself). `None`: not a
+    /// person part.
+    fn mask_person(
+        &self,
+        _value: &str,
+        _seeder: &Seeder,
+        _person: &Person,
+    ) -> Option<Result<Option<String>, MaskError>> {
+        None
+    }
+
+    /// For a `from_row` template: its parts, naming other columns of the
+    /// row. `None` for every masker that masks a value on its own.
+    fn row_parts(&self) -> Option<&[maskers::RowPart]> {
+        None
+    }
+}
+
+/// A fake person: the names every column of a `person:` group is made of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Person {
+    pub first: &'static str,
+    pub last: &'static str,
 }
 
 #[cfg(test)]
@@ -137,6 +205,13 @@ mod tests {
         assert_eq!(ColumnInfo::from_type("bigint", false, false).class, TypeClass::Integer);
         assert_eq!(ColumnInfo::from_type("timestamp(3) with time zone", false, false).class, TypeClass::Timestamp);
         assert_eq!(ColumnInfo::from_type("text[]", false, false).class, TypeClass::Other);
+        let a = ColumnInfo::from_type("character varying(20)[]", false, true);
+        let e = a.element.expect("an array has an element type");
+        assert_eq!((e.class, e.max_chars, e.unique), (TypeClass::Text, Some(20), true));
+        assert_eq!(
+            ColumnInfo::from_type("integer[][]", false, false).element.map(|e| e.class),
+            Some(TypeClass::Integer)
+        );
         assert_eq!(ColumnInfo::from_type("numeric(12,2)", false, false).class, TypeClass::Numeric);
         assert_eq!(ColumnInfo::from_type("smallint", false, false).int_range, Some((-32768, 32767)));
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use super::maskers::{self, AddressPart, NamePart, TemplatePart};
+use super::maskers::{self, AddressPart, NamePart, RowPart, TemplatePart};
 use super::{ColumnInfo, MaskKey, Masker, OptionError, Permutation, TypeClass};
 
 /// One option of a masker.
@@ -145,6 +145,9 @@ const ANY: &[TypeClass] = &[
     TypeClass::Json,
     TypeClass::Boolean,
     TypeClass::Bytea,
+    TypeClass::Point,
+    TypeClass::Hstore,
+    TypeClass::Composite,
     TypeClass::Other,
 ];
 const LOCALE: OptionDef = OptionDef {
@@ -296,16 +299,248 @@ pub static MASKERS: &[MaskerDef] = &[
             Ok(Arc::new(maskers::Partial { keep_first: first as usize, keep_last: last as usize, mask_char }))
         }),
     def!("template", "Composes other maskers: {name} parts are filled by that masker from the original value, the rest is literal. Injective when a part is.",
-        &[OptionDef { name: "template", kind: "string", default: "", help: "e.g. \"{first_name}.{last_name}@example.org\"; {{ and }} for braces" }],
+        &[OptionDef { name: "template", kind: "string", default: "", help: "e.g. \"{first_name}.{last_name}@example.org\"; {{ and }} for braces" },
+          OptionDef { name: "from_row", kind: "boolean", default: "false", help: "{name} is the masked value of column name in the same row, {tag} a keyed tag of this value (unique in practice)" }],
         "contact: {mask: template, template: \"{first_name}.{last_name}@example.org\"}", TEXT, Injective::Depends, 0, false, Output::KeepsInput, false,
         build_template),
     def!("json", "Masks values inside json/jsonb at the given paths ($.a.b, $.items[*].c, $.list[0]); each path names a masker. Only the objects and arrays on a path are rewritten (compactly); every other value keeps its text, numbers digit for digit (1.10 stays 1.10), and a document no path matches is left as it is.",
         &[OptionDef { name: "paths", kind: "object", default: "", help: "map of JSON path to masker name or {mask: name, options...}" }],
         "profile: {mask: json, paths: {\"$.contact.email\": email, \"$.contact.phone\": phone}}", &[TypeClass::Json, TypeClass::Text], Injective::No, 0, false, Output::KeepsInput, false,
         build_json),
+    def!("initials", "Initials of a fake name (A. S.).", &[LOCALE], "initials: initials", TEXT, Injective::No, 5, true, Output::Generated, true,
+        |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::Initials }))),
+    def!("display_name", "A first name and the initial of a last name (Alice S.).", &[LOCALE], "display_name: display_name", TEXT, Injective::No, 4, true, Output::Generated, true,
+        |o, _| Ok(Arc::new(maskers::Name { locale: o.locale()?, part: NamePart::Display }))),
+    def!("street_name", "A street name without a house number.", &[LOCALE], "street: street_name", TEXT, Injective::No, 3, true, Output::Generated, true,
+        |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::StreetName }))),
+    def!("building_number", "A house number (1 to 1999).", &[], "house_number: building_number", &[TypeClass::Text, TypeClass::Integer], Injective::No, 4, false, Output::Generated, true,
+        |_, _| Ok(Arc::new(maskers::Address { locale: maskers::locale("en").ok_or("no English word lists")?, part: AddressPart::BuildingNumber }))),
+    def!("state", "A state or region name (the locale's, else English's); abbr: true for a code such as CA.",
+        &[LOCALE, OptionDef { name: "abbr", kind: "boolean", default: "false", help: "write the abbreviation" }],
+        "region: {mask: state, abbr: true}", TEXT, Injective::No, 2, true, Output::Generated, true,
+        |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: if o.bool("abbr")?.unwrap_or(false) { AddressPart::StateAbbr } else { AddressPart::State } }))),
+    def!("country_code", "A two-letter country code (ISO 3166-1 alpha-2).", &[LOCALE], "country: country_code", TEXT, Injective::No, 2, false, Output::Generated, true,
+        |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::CountryCode }))),
+    def!("job_title", "A job title (seniority, field, position).", &[LOCALE], "title: job_title", TEXT, Injective::No, 5, true, Output::Generated, true,
+        |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::JobTitle }))),
+    def!("word", "One word from the locale's lorem list.", &[LOCALE], "nickname: word", TEXT, Injective::No, 1, true, Output::Generated, true,
+        |o, _| Ok(Arc::new(maskers::Address { locale: o.locale()?, part: AddressPart::Word }))),
+    def!("iban", "An IBAN of the same country, length and layout with valid check digits: the account's digits permuted (injective for IBANs of one format), the bank code's letters kept.",
+        &[], "account_iban: iban", TEXT, Injective::Yes, 5, false, Output::Generated, true,
+        |_, cx| Ok(Arc::new(maskers::Iban { perms: maskers::DigitPerms::new(cx.key, &cx.purpose) }))),
+    def!("card_number", "A Luhn-valid payment card number of the same length and layout (digits permuted: injective over valid numbers of one length); keep_brand keeps the digits that name the scheme (4 for Visa, 51-55 for Mastercard, ...).",
+        &[OptionDef { name: "keep_brand", kind: "boolean", default: "false", help: "keep the scheme's leading digits" }],
+        "pan: {mask: card_number, keep_brand: true}", TEXT, Injective::Yes, 12, false, Output::Generated, true,
+        |o, cx| Ok(Arc::new(maskers::CardNumber { perms: maskers::DigitPerms::new(cx.key, &cx.purpose), keep_brand: o.bool("keep_brand")?.unwrap_or(false) }))),
+    def!("national_id", "A valid national identifier in the original's layout: us (SSN: area, group and serial rules), nl (BSN, eleven test), es (DNI, check letter), br (CPF, two check digits). Injective over valid identifiers.",
+        &[OptionDef { name: "country", kind: "string", default: "us", help: "us, nl, es or br" }],
+        "ssn: {mask: national_id, country: us}", TEXT, Injective::Yes, 9, false, Output::Generated, true,
+        |o, cx| {
+            let c = o.str("country")?.unwrap_or("us");
+            let kind = maskers::NationalIdKind::parse(c).ok_or_else(|| format!("option 'country' must be one of {}, not '{c}'", maskers::NationalIdKind::NAMES.join(", ")))?;
+            Ok(Arc::new(maskers::NationalId { perms: maskers::DigitPerms::new(cx.key, &cx.purpose), kind }))
+        }),
+    def!("vat_number", "A VAT number with the same country prefix and layout: digits permuted (injective), check digits recomputed for DE, BE and FR.",
+        &[], "vat_id: vat_number", TEXT, Injective::Yes, 0, false, Output::Generated, true,
+        |_, cx| Ok(Arc::new(maskers::VatNumber { perms: maskers::DigitPerms::new(cx.key, &cx.purpose) }))),
+    def!("digits", "Permutes every digit and keeps everything else (account numbers, references): injective for values of one layout.",
+        &[], "account_no: digits", &[TypeClass::Text, TypeClass::Numeric], Injective::Yes, 0, false, Output::Generated, true,
+        |_, cx| Ok(Arc::new(maskers::Digits { perms: maskers::DigitPerms::new(cx.key, &cx.purpose) }))),
+    def!("imei", "A Luhn-valid IMEI (15 digits, layout kept), injective; keep_tac keeps the 8-digit device type.",
+        &[OptionDef { name: "keep_tac", kind: "boolean", default: "false", help: "keep the type allocation code" }],
+        "device_imei: imei", TEXT, Injective::Yes, 15, false, Output::Generated, true,
+        |o, cx| Ok(Arc::new(maskers::Imei { perms: maskers::DigitPerms::new(cx.key, &cx.purpose), keep_tac: o.bool("keep_tac")?.unwrap_or(false) }))),
+    def!("mac_address", "A MAC address in the same notation, its 48 bits permuted (injective); keep_oui keeps the manufacturer's 24-bit prefix.",
+        &[OptionDef { name: "keep_oui", kind: "boolean", default: "false", help: "keep the manufacturer prefix" }],
+        "mac: {mask: mac_address, keep_oui: true}", &[TypeClass::Text, TypeClass::Other], Injective::Yes, 12, false, Output::Generated, true,
+        |o, cx| {
+            let keep = o.bool("keep_oui")?.unwrap_or(false);
+            Ok(Arc::new(maskers::MacAddress { perm: Permutation::new(cx.key, &cx.purpose, if keep { 1 << 24 } else { 1 << 48 }), keep_oui: keep }))
+        }),
+    def!("bic", "A BIC (SWIFT code) of the same length and country; a branch XXX stays XXX.", &[], "swift: bic", TEXT, Injective::No, 8, false, Output::Generated, true,
+        |_, _| Ok(Arc::new(maskers::Bic))),
+    def!("url", "Keeps a URL's scheme, host, port and parameter names; replaces user information, path segments (file extensions kept), parameter values and the fragment by keyed tokens.",
+        &[OptionDef { name: "keep_path", kind: "boolean", default: "false", help: "keep the path as it is" }],
+        "profile_url: url", TEXT, Injective::No, 0, false, Output::KeepsInput, true,
+        |o, _| Ok(Arc::new(maskers::Url { keep_path: o.bool("keep_path")?.unwrap_or(false) }))),
+    def!("domain_name", "name-tag.example.com: unique in practice (65-bit keyed tag, as email).", &[LOCALE], "tenant_domain: domain_name", TEXT, Injective::Yes, 27, false, Output::Generated, true,
+        |o, cx| Ok(Arc::new(maskers::DomainName { locale: o.locale()?, max_chars: cx.column.max_chars }))),
+    def!("user_agent", "A browser user agent string from a list.", &[], "agent: user_agent", TEXT, Injective::No, 10, true, Output::Generated, true,
+        |_, _| Ok(Arc::new(maskers::UserAgent { agents: maskers::locale("en").ok_or("no English word lists")?.user_agents }))),
+    def!("latitude", "A latitude moved by keyed noise of up to radius metres, with the original's decimals.",
+        &[OptionDef { name: "radius", kind: "number", default: "1000", help: "largest move in metres" }],
+        "lat: {mask: latitude, radius: 500}", &[TypeClass::Numeric, TypeClass::Float, TypeClass::Text], Injective::No, 0, false, Output::Generated, true,
+        |o, _| Ok(Arc::new(maskers::Coordinate { axis: maskers::Axis::Latitude, radius: radius(o)? }))),
+    def!("longitude", "A longitude moved by keyed noise of up to radius metres (degrees counted as at the equator), with the original's decimals.",
+        &[OptionDef { name: "radius", kind: "number", default: "1000", help: "largest move in metres" }],
+        "lon: {mask: longitude, radius: 500}", &[TypeClass::Numeric, TypeClass::Float, TypeClass::Text], Injective::No, 0, false, Output::Generated, true,
+        |o, _| Ok(Arc::new(maskers::Coordinate { axis: maskers::Axis::Longitude, radius: radius(o)? }))),
+    def!("geo_point", "A point (x = longitude, y = latitude) moved to a keyed place within radius metres, uniformly over the disc.",
+        &[OptionDef { name: "radius", kind: "number", default: "1000", help: "largest move in metres" }],
+        "location: {mask: geo_point, radius: 250}", &[TypeClass::Point, TypeClass::Text], Injective::No, 5, false, Output::Generated, true,
+        |o, _| Ok(Arc::new(maskers::GeoPoint { radius: radius(o)? }))),
+    def!("choice", "One value of a list, chosen by the value's keyed seed; a map of value to weight draws by weight.",
+        &[OptionDef { name: "values", kind: "array|object", default: "", help: "a list of values, or a map of value to weight" }],
+        "plan: {mask: choice, values: {free: 8, pro: 2}}", ANY, Injective::No, 0, false, Output::Generated, true,
+        build_choice),
+    def!("random_number", "A number drawn from [min, max] with a number of decimals, by the value's keyed seed.",
+        &[OptionDef { name: "min", kind: "number", default: "0", help: "smallest value" },
+          OptionDef { name: "max", kind: "number", default: "100", help: "largest value" },
+          OptionDef { name: "decimals", kind: "integer", default: "0", help: "digits after the point" }],
+        "score: {mask: random_number, min: 0, max: 5, decimals: 1}", &[TypeClass::Integer, TypeClass::Numeric, TypeClass::Float, TypeClass::Text], Injective::No, 0, false, Output::Generated, true,
+        |o, _| {
+            let (min, max) = (o.num("min")?.unwrap_or(0.0), o.num("max")?.unwrap_or(100.0));
+            let decimals = o.int("decimals")?.unwrap_or(0);
+            if !min.is_finite() || !max.is_finite() || min > max { return Err("need finite min <= max".into()); }
+            if !(0..=12).contains(&decimals) { return Err("option 'decimals' must be between 0 and 12".into()); }
+            Ok(Arc::new(maskers::RandomNumber { min, max, decimals: decimals as usize }))
+        }),
+    def!("generalize_date", "A date or timestamp moved to the first day of its month, quarter or year (a timestamp to midnight, its zone kept): keeps analytics by period.",
+        &[OptionDef { name: "to", kind: "string", default: "month", help: "month, quarter or year" }],
+        "signup_date: {mask: generalize_date, to: quarter}", &[TypeClass::Date, TypeClass::Timestamp, TypeClass::Text], Injective::No, 0, false, Output::KeepsInput, true,
+        |o, _| {
+            let to = match o.str("to")?.unwrap_or("month") { "month" => maskers::Period::Month, "quarter" => maskers::Period::Quarter, "year" => maskers::Period::Year,
+                other => return Err(format!("option 'to' must be month, quarter or year, not '{other}'").into()) };
+            Ok(Arc::new(maskers::GeneralizeDate { to }))
+        }),
+    def!("generalize_number", "A number rounded down to a multiple of bucket, or rounded to digits significant digits, with the original's decimals.",
+        &[OptionDef { name: "bucket", kind: "number", default: "", help: "round down to a multiple of this" },
+          OptionDef { name: "digits", kind: "integer", default: "", help: "significant digits to keep" }],
+        "salary: {mask: generalize_number, bucket: 5000}", &[TypeClass::Integer, TypeClass::Numeric, TypeClass::Float, TypeClass::Text], Injective::No, 0, false, Output::KeepsInput, true,
+        |o, _| {
+            let how = match (o.num("bucket")?, o.int("digits")?) {
+                (Some(b), None) if b > 0.0 && b.is_finite() => maskers::Coarsen::Bucket(b),
+                (None, Some(d)) if (1..=15).contains(&d) => maskers::Coarsen::Digits(d as u32),
+                _ => return Err("give either bucket (a positive number) or digits (1 to 15)".into()),
+            };
+            Ok(Arc::new(maskers::GeneralizeNumber { how }))
+        }),
+    def!("truncate", "Keeps the first length characters (a postal district, an area code) and drops the rest.",
+        &[OptionDef { name: "length", kind: "integer", default: "3", help: "characters kept" }],
+        "postcode: {mask: truncate, length: 4}", TEXT, Injective::No, 0, false, Output::KeepsInput, true,
+        |o, _| {
+            let keep = o.int("length")?.unwrap_or(3);
+            if keep < 0 { return Err("option 'length' must not be negative".into()); }
+            Ok(Arc::new(maskers::Truncate { keep: keep as usize }))
+        }),
+    def!("password_hash", "The same valid password hash in every row, of a known development password (default \"scrubsnap-dev\"), so every account logs in with it in development: bcrypt ($2b$) or argon2id, salted from the masking key.",
+        &[OptionDef { name: "password", kind: "string", default: "scrubsnap-dev", help: "the development password" },
+          OptionDef { name: "algorithm", kind: "string", default: "bcrypt", help: "bcrypt or argon2id" },
+          OptionDef { name: "cost", kind: "integer", default: "10", help: "bcrypt cost (4-14)" }],
+        "password_digest: {mask: password_hash, algorithm: bcrypt}", TEXT, Injective::No, 60, false, Output::Generated, false,
+        |o, cx| {
+            let cost = o.int("cost")?.unwrap_or(10);
+            if !(4..=14).contains(&cost) { return Err("option 'cost' must be between 4 and 14".into()); }
+            let mut salt = [0u8; 16];
+            salt.copy_from_slice(&cx.key.derive(&format!("{}/salt", cx.purpose))[..16]);
+            let hash = maskers::password_hash(o.str("algorithm")?.unwrap_or("bcrypt"), o.str("password")?.unwrap_or("scrubsnap-dev"), cost as u32, salt)?;
+            Ok(Arc::new(maskers::PasswordHash { hash }))
+        }),
+    def!("hstore", "Masks the values of some keys of an hstore; other keys and values stay. Each key names a masker.",
+        &[OptionDef { name: "keys", kind: "object", default: "", help: "map of key to masker name or {mask: name, options...}" }],
+        "attrs: {mask: hstore, keys: {email: email, phone: phone}}", &[TypeClass::Hstore], Injective::No, 0, false, Output::KeepsInput, false,
+        build_hstore),
+    def!("composite", "Masks some fields of a composite (row type) value by name; the other fields stay. Each field names a masker, checked against the field's type.",
+        &[OptionDef { name: "fields", kind: "object", default: "", help: "map of field name to masker name or {mask: name, options...}" }],
+        "address: {mask: composite, fields: {street: street_address, city: city}}", &[TypeClass::Composite], Injective::No, 0, false, Output::KeepsInput, false,
+        build_composite),
     def!("pii_scrub", "Finds emails, phone numbers, card numbers (Luhn-checked), IBANs (mod-97 checked) and IP addresses inside free text and replaces only those spans.",
         &[], "notes: pii_scrub", TEXT, Injective::No, 0, true, Output::KeepsInput, false, build_pii_scrub),
 ];
+
+fn radius(o: &Opts) -> Result<f64, OptionError> {
+    let r = o.num("radius")?.unwrap_or(1000.0);
+    if !(r > 0.0 && r <= 1_000_000.0) {
+        return Err("option 'radius' must be between 0 and 1000000 metres".into());
+    }
+    Ok(r)
+}
+
+fn build_choice(o: &Opts, _: &BuildCx) -> Result<Arc<dyn Masker>, OptionError> {
+    let text = |v: &Value| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    let values: Vec<(String, f64)> = match o.get("values") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| text(v).map(|t| (t, 1.0)))
+            .collect::<Option<_>>()
+            .ok_or("option 'values' holds something that is not a value")?,
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, w)| match w.as_f64() {
+                Some(w) if w >= 0.0 && w.is_finite() => Ok((k.clone(), w)),
+                _ => Err(format!("the weight of '{k}' must be a number of 0 or more")),
+            })
+            .collect::<Result<_, _>>()?,
+        _ => return Err("option 'values' is required: a list of values or a map of value to weight".into()),
+    };
+    let total: f64 = values.iter().map(|(_, w)| w).sum();
+    if values.is_empty() || total <= 0.0 {
+        return Err("option 'values' needs at least one value of positive weight".into());
+    }
+    Ok(Arc::new(maskers::Choice { values, total }))
+}
+
+fn build_hstore(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, OptionError> {
+    let Some(Value::Object(keys)) = o.get("keys") else {
+        return Err("option 'keys' is required: a map of hstore key to masker".into());
+    };
+    if keys.is_empty() {
+        return Err("option 'keys' is empty".into());
+    }
+    let mut out = Vec::new();
+    for (k, spec) in keys {
+        let (name, options) = nested_spec(spec).ok_or_else(|| format!("key '{k}' must name a masker"))?;
+        let (m, s) = sub_masker(&name, &options, cx, true).map_err(|e| format!("key '{k}': {e}"))?;
+        out.push((k.clone(), m, s));
+    }
+    Ok(Arc::new(super::containers::Hstore { keys: out }))
+}
+
+fn build_composite(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, OptionError> {
+    let Some(Value::Object(fields)) = o.get("fields") else {
+        return Err("option 'fields' is required: a map of field name to masker".into());
+    };
+    if fields.is_empty() {
+        return Err("option 'fields' is empty".into());
+    }
+    let mut out = Vec::new();
+    for (f, spec) in fields {
+        let Some(pos) = cx.column.fields.iter().position(|(name, _)| name == f) else {
+            let known: Vec<&str> = cx.column.fields.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(
+                format!("type {} has no field '{f}' (its fields: {})", cx.column.type_name, known.join(", ")).into()
+            );
+        };
+        let (name, options) = nested_spec(spec).ok_or_else(|| format!("field '{f}' must name a masker"))?;
+        let column = ColumnInfo::from_type(&cx.column.fields[pos].1, false, false);
+        let def = find(&name).ok_or_else(|| format!("field '{f}': unknown masker '{name}'"))?;
+        if !def.accepts(column.class) {
+            return Err(format!("field '{f}': masker '{name}' cannot mask type {}", column.type_name).into());
+        }
+        let (m, s) = sub_masker_for(&name, &options, cx, &column).map_err(|e| format!("field '{f}': {e}"))?;
+        out.push((pos, m, s));
+    }
+    Ok(Arc::new(super::containers::Composite { fields: out }))
+}
+
+/// A nested masker's name and options: `name` or `{mask: name, ...}`.
+fn nested_spec(spec: &Value) -> Option<(String, Map<String, Value>)> {
+    match spec {
+        Value::String(n) => Some((n.clone(), Map::new())),
+        Value::Object(m) => {
+            let name = m.get("mask").and_then(Value::as_str)?;
+            let mut rest = m.clone();
+            rest.remove("mask");
+            Some((name.to_string(), rest))
+        }
+        _ => None,
+    }
+}
 
 /// The definition of a masker, by name.
 pub fn find(name: &str) -> Option<&'static MaskerDef> {
@@ -318,6 +553,13 @@ impl MaskerDef {
         self.types.contains(&class)
     }
 
+    /// Whether it replaces a whole value of any type (null, fixed,
+    /// choice): on an array column it replaces the array, where every
+    /// other masker masks each element.
+    pub fn whole_value(&self) -> bool {
+        self.types == ANY
+    }
+
     /// Whether it is injective with these options.
     pub fn is_injective(&self, options: &Map<String, Value>) -> bool {
         match self.injective {
@@ -325,16 +567,21 @@ impl MaskerDef {
             Injective::No => false,
             Injective::Depends => match self.name {
                 "hash" => options.get("length").and_then(Value::as_i64).unwrap_or(16) >= 16,
-                "template" => options
-                    .get("template")
-                    .and_then(Value::as_str)
-                    .map(|t| {
-                        template_parts(t).unwrap_or_default().iter().any(|p| match p {
-                            Part::Masker(n) => find(n).is_some_and(|d| d.injective == Injective::Yes),
-                            Part::Text(_) => false,
+                "template" => {
+                    // From the row, only the value's own tag keeps it unique.
+                    let from_row = options.get("from_row").and_then(Value::as_bool).unwrap_or(false);
+                    options
+                        .get("template")
+                        .and_then(Value::as_str)
+                        .map(|t| {
+                            template_parts(t).unwrap_or_default().iter().any(|p| match p {
+                                Part::Masker(n) if from_row => n == "tag",
+                                Part::Masker(n) => find(n).is_some_and(|d| d.injective == Injective::Yes),
+                                Part::Text(_) => false,
+                            })
                         })
-                    })
-                    .unwrap_or(false),
+                        .unwrap_or(false)
+                }
                 _ => false,
             },
         }
@@ -346,6 +593,18 @@ impl MaskerDef {
         match self.name {
             "hash" => options.get("length").and_then(Value::as_u64).unwrap_or(16) as usize,
             "fixed" => options.get("value").and_then(Value::as_str).map(|v| v.chars().count()).unwrap_or(0),
+            // Any value may be drawn, so the longest must fit.
+            "choice" => match options.get("values") {
+                Some(Value::Array(a)) => {
+                    a.iter().map(|v| v.as_str().map_or(v.to_string().len(), |s| s.chars().count())).max().unwrap_or(0)
+                }
+                Some(Value::Object(m)) => m.keys().map(|k| k.chars().count()).max().unwrap_or(0),
+                _ => 0,
+            },
+            "password_hash" => match options.get("algorithm").and_then(Value::as_str) {
+                Some("argon2id") => 97,
+                _ => 60,
+            },
             "template" => options
                 .get("template")
                 .and_then(Value::as_str)
@@ -355,6 +614,13 @@ impl MaskerDef {
                         .iter()
                         .map(|p| match p {
                             Part::Text(t) => t.chars().count(),
+                            Part::Masker(n) if options.get("from_row").and_then(Value::as_bool).unwrap_or(false) => {
+                                if n == "tag" {
+                                    13
+                                } else {
+                                    0
+                                }
+                            }
                             Part::Masker(n) => find(n).map(|d| d.min_chars).unwrap_or(0),
                         })
                         .sum()
@@ -422,11 +688,22 @@ fn sub_masker(
     cx: &BuildCx,
     text_column: bool,
 ) -> Result<(Arc<dyn Masker>, super::Seeder), OptionError> {
+    let column = if text_column { ColumnInfo::from_type("text", false, false) } else { cx.column.clone() };
+    sub_masker_for(name, options, cx, &column)
+}
+
+/// [`sub_masker`] for a given column (a composite's field).
+fn sub_masker_for(
+    name: &str,
+    options: &Map<String, Value>,
+    cx: &BuildCx,
+    column: &ColumnInfo,
+) -> Result<(Arc<dyn Masker>, super::Seeder), OptionError> {
     let def = find(name).ok_or_else(|| format!("unknown masker '{name}'"))?;
     if !def.nests {
         return Err(format!("masker '{name}' cannot be nested here").into());
     }
-    let column = if text_column { ColumnInfo::from_type("text", false, false) } else { cx.column.clone() };
+    let column = column.clone();
     let spec = spec_string(name, options);
     let sub =
         BuildCx { key: cx.key, column: &column, purpose: format!("{}/{spec}", cx.domain), domain: cx.domain.clone() };
@@ -483,6 +760,20 @@ fn template_parts(t: &str) -> Result<Vec<Part>, OptionError> {
 
 fn build_template(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, OptionError> {
     let t = o.str("template")?.ok_or("option 'template' is required")?;
+    if o.bool("from_row")?.unwrap_or(false) {
+        // {column} is that column's masked value in the same row; {tag} a
+        // keyed tag of this value. Columns are resolved against the table
+        // when the plan is built.
+        let parts = template_parts(t)?
+            .into_iter()
+            .map(|p| match p {
+                Part::Text(s) => RowPart::Text(s),
+                Part::Masker(n) if n == "tag" => RowPart::Tag,
+                Part::Masker(n) => RowPart::Column(n),
+            })
+            .collect();
+        return Ok(Arc::new(maskers::RowTemplate { parts }));
+    }
     let mut parts = Vec::new();
     for p in template_parts(t)? {
         parts.push(match p {
@@ -648,5 +939,51 @@ mod uniqueness {
     #[test]
     fn hash() {
         distinct("hash", "{}", "text", |i| format!("token-{i}"));
+    }
+    #[test]
+    fn iban() {
+        distinct("iban", "{}", "text", |i| {
+            format!("DE00 3704 0044 {:04} {:04} {:02}", i / 1_000_000, i / 100 % 10_000, i % 100)
+        });
+    }
+    #[test]
+    fn card_number() {
+        distinct("card_number", r#"{"keep_brand": true}"#, "text", |i| {
+            let body = format!("411111{i:09}");
+            let d: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
+            format!("{body}{}", crate::mask::maskers::ids_luhn_digit(&d))
+        });
+    }
+    #[test]
+    fn national_id() {
+        distinct("national_id", r#"{"country": "us"}"#, "text", |i| {
+            format!("{:03}-{:02}-{:04}", 100 + i / 989_901, 1 + i / 9_999 % 99, 1 + i % 9_999)
+        });
+    }
+    #[test]
+    fn vat_number() {
+        distinct("vat_number", "{}", "text", |i| format!("NL{i:09}B01"));
+    }
+    #[test]
+    fn digits() {
+        distinct("digits", "{}", "text", |i| format!("ACC-{i:010}"));
+    }
+    #[test]
+    fn imei() {
+        distinct("imei", "{}", "text", |i| {
+            let body = format!("3569{i:010}");
+            let d: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
+            format!("{body}{}", crate::mask::maskers::ids_luhn_digit(&d))
+        });
+    }
+    #[test]
+    fn mac_address() {
+        distinct("mac_address", r#"{"keep_oui": true}"#, "macaddr", |i| {
+            format!("00:1a:2b:{:02x}:{:02x}:{:02x}", i >> 16 & 0xff, i >> 8 & 0xff, i & 0xff)
+        });
+    }
+    #[test]
+    fn domain_name() {
+        distinct("domain_name", "{}", "text", |i| format!("tenant{i}.example.org"));
     }
 }

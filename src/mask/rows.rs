@@ -12,7 +12,7 @@
 use std::sync::Arc;
 
 use super::registry::MaskerDef;
-use super::{Masker, Seeder};
+use super::{Masker, Person, Seeder};
 use crate::copy_text::{self, Field, RowSplitter};
 
 /// What to do when a masker fails on a value.
@@ -42,6 +42,90 @@ pub struct ColumnMask {
     pub on_error: OnError,
     /// Empty strings are masked too (else they stay empty).
     pub mask_empty: bool,
+    /// In a `person:` group: the COPY position of the group's seed column,
+    /// whose original value picks the person every member is made of.
+    pub person_seed: Option<usize>,
+    /// A `from_row` template's parts, columns as COPY positions (empty for
+    /// every other masker).
+    pub from_row: Vec<RowRef>,
+}
+
+/// A part of a `from_row` template, resolved against the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowRef {
+    Text(String),
+    /// The masked value of the field at this COPY position (its original
+    /// if the column is kept; empty if NULL).
+    Field(usize),
+    /// A keyed tag of the value itself.
+    Tag,
+}
+
+/// Masks one decoded value by its rule: in its person if it has one, with
+/// the rule's `on_error`, cut to the column where allowed. `Err` names why
+/// the run must stop (never the value).
+fn mask_one(rule: &ColumnMask, text: &str, person: Option<&Person>) -> Result<Option<String>, String> {
+    let in_person = match (person, rule.person_seed) {
+        (Some(p), Some(_)) => rule.masker.mask_person(text, &rule.seeder, p),
+        _ => None,
+    };
+    let result = in_person.unwrap_or_else(|| rule.masker.mask(text, &rule.seeder)).map_err(|e| e.0);
+    let masked = match (result, &rule.on_error) {
+        (Ok(v), _) => v,
+        (Err(e), OnError::Fail) => return Err(e),
+        (Err(_), OnError::Null) => None,
+        (Err(_), OnError::Fixed(f)) => Some(f.clone()),
+    };
+    fit(rule, masked)
+}
+
+/// Cuts a value to the column where the rule allows it, or fails.
+fn fit(rule: &ColumnMask, masked: Option<String>) -> Result<Option<String>, String> {
+    match (masked, rule.max_chars) {
+        (Some(v), Some(max)) if v.chars().count() > max => {
+            if rule.truncate {
+                Ok(Some(v.chars().take(max).collect()))
+            } else {
+                Err(format!("the masked value is longer than the column's {max} characters"))
+            }
+        }
+        (v, _) => Ok(v),
+    }
+}
+
+/// A `from_row` template's value: its text, the masked values of the
+/// fields it names (masked again: masking is deterministic, so they equal
+/// what is written for them), and the tag of its own value.
+fn from_row(
+    plan: &TableMask,
+    row: &[u8],
+    rule: &ColumnMask,
+    own: &str,
+    person: Option<&Person>,
+) -> Result<Option<String>, String> {
+    let mut out = String::new();
+    let mut buf = Vec::new();
+    for part in &rule.from_row {
+        match part {
+            RowRef::Text(t) => out.push_str(t),
+            RowRef::Tag => out.push_str(&super::maskers::tag(&rule.seeder.seed(own.as_bytes()), 13)),
+            RowRef::Field(at) => {
+                let Some(Field::Value(raw)) = copy_text::fields(row).nth(*at) else { continue };
+                buf.clear();
+                copy_text::decode_into(raw, &mut buf);
+                let text =
+                    std::str::from_utf8(&buf).map_err(|_| "a value it is made from is not valid UTF-8".to_string())?;
+                match plan.columns.iter().find(|c| c.index == *at) {
+                    Some(other) if !text.is_empty() || other.mask_empty => {
+                        out.push_str(&mask_one(other, text, person)?.unwrap_or_default())
+                    }
+                    Some(_) => {}
+                    None => out.push_str(text),
+                }
+            }
+        }
+    }
+    fit(rule, Some(out))
 }
 
 /// The maskers of one table, by column position.
@@ -106,6 +190,9 @@ pub struct RowMasker<O: RowObserver = Unobserved> {
     rows: RowSplitter,
     row: u64,
     decoded: Vec<u8>,
+    /// The person group's seed: (COPY position, index into the plan's columns).
+    person_seed: Option<(usize, usize)>,
+    seed_buf: Vec<u8>,
     observer: O,
 }
 
@@ -119,7 +206,20 @@ impl<O: RowObserver> RowMasker<O> {
     /// A masker whose rows `observer` watches.
     pub fn observed(mut plan: TableMask, observer: O) -> Self {
         plan.columns.sort_by_key(|c| c.index);
-        RowMasker { plan, rows: RowSplitter::default(), row: 0, decoded: Vec::new(), observer }
+        let person_seed = plan
+            .columns
+            .iter()
+            .find_map(|c| c.person_seed)
+            .and_then(|at| plan.columns.iter().position(|c| c.index == at).map(|i| (at, i)));
+        RowMasker {
+            plan,
+            rows: RowSplitter::default(),
+            row: 0,
+            decoded: Vec::new(),
+            person_seed,
+            seed_buf: Vec::new(),
+            observer,
+        }
     }
 
     /// Masks every complete row of `input` into `out`.
@@ -140,8 +240,23 @@ impl<O: RowObserver> RowMasker<O> {
         }
     }
 
+    /// The person of this row's group: drawn from the seed column's
+    /// original value; `None` when that is NULL, empty or not text.
+    fn person_of(&mut self, row: &[u8]) -> Option<Person> {
+        let (at, i) = self.person_seed?;
+        let Some(Field::Value(raw)) = copy_text::fields(row).nth(at) else { return None };
+        if raw.is_empty() {
+            return None;
+        }
+        self.seed_buf.clear();
+        copy_text::decode_into(raw, &mut self.seed_buf);
+        let rule = &self.plan.columns[i];
+        std::str::from_utf8(&self.seed_buf).ok().and_then(|text| rule.masker.person(text, &rule.seeder))
+    }
+
     fn row(&mut self, row: &[u8], out: &mut Vec<u8>) -> Result<(), RowError> {
         self.row += 1;
+        let person = self.person_of(row);
         let mut next = 0;
         for (i, field) in copy_text::fields(row).enumerate() {
             if i > 0 {
@@ -177,33 +292,21 @@ impl<O: RowObserver> RowMasker<O> {
                 row: self.row,
                 reason,
             };
-            let result = match std::str::from_utf8(&self.decoded) {
+            let masked = match std::str::from_utf8(&self.decoded) {
                 Ok(text) => {
                     self.observer.original(i, text);
-                    rule.masker.mask(text, &rule.seeder).map_err(|e| e.0)
+                    if rule.from_row.is_empty() {
+                        mask_one(rule, text, person.as_ref())
+                    } else {
+                        from_row(&self.plan, row, rule, text, person.as_ref())
+                    }
                 }
                 Err(_) => Err("the value is not valid UTF-8".to_string()),
-            };
-            let masked = match (result, &rule.on_error) {
-                (Ok(v), _) => v,
-                (Err(e), OnError::Fail) => return Err(fail(e)),
-                (Err(_), OnError::Null) => None,
-                (Err(_), OnError::Fixed(f)) => Some(f.clone()),
-            };
+            }
+            .map_err(fail)?;
             match masked {
                 None => out.extend_from_slice(copy_text::NULL),
-                Some(mut v) => {
-                    if let Some(max) = rule.max_chars {
-                        if v.chars().count() > max {
-                            if rule.truncate {
-                                v = v.chars().take(max).collect();
-                            } else {
-                                return Err(fail(format!(
-                                    "the masked value is longer than the column's {max} characters"
-                                )));
-                            }
-                        }
-                    }
+                Some(v) => {
                     copy_text::encode_into(v.as_bytes(), out);
                     self.observer.masked(i, self.row, v.as_bytes(), &self.decoded);
                 }
@@ -234,6 +337,8 @@ mod tests {
                 truncate: true,
                 on_error,
                 mask_empty: false,
+                person_seed: None,
+                from_row: Vec::new(),
             }],
         }
     }
@@ -248,6 +353,56 @@ mod tests {
         }
         m.finish().unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "1\tXx9-\tkeep\\tme\n2\t\\N\tz\n3\t\tq\n4\txxxx\t\\N\n");
+    }
+
+    #[test]
+    fn a_person_group_is_one_person_and_its_seed_masks_as_alone() {
+        use crate::mask::registry::{self, BuildCx};
+        use crate::mask::ColumnInfo;
+        let key = MaskKey::from_material(b"0123456789abcdef0123").unwrap();
+        let column = |index: usize, name: &str, person_seed: Option<usize>| {
+            let info = ColumnInfo::from_type("text", false, false);
+            let cx = BuildCx { key: &key, column: &info, purpose: format!("d/{name}"), domain: "d".into() };
+            let def = registry::find(name).unwrap();
+            ColumnMask {
+                index,
+                column: name.into(),
+                masker: def.build(&serde_json::Map::new(), &cx).unwrap(),
+                def,
+                seeder: key.seeder("d", name),
+                max_chars: None,
+                truncate: false,
+                on_error: OnError::Fail,
+                mask_empty: false,
+                person_seed,
+                from_row: Vec::new(),
+            }
+        };
+        let group = |seed| TableMask {
+            table: "public.u".into(),
+            columns: vec![
+                column(0, "first_name", seed),
+                column(1, "last_name", seed),
+                column(2, "email", seed),
+                column(3, "username", seed),
+            ],
+        };
+        let input = b"Ann\tLee\tann@corp.example\tannlee\nBo\tKim\t\\N\tbokim\n";
+        let mut out = Vec::new();
+        RowMasker::new(group(Some(2))).process(input, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+        let (first, last) = (rows[0][0].to_lowercase(), rows[0][1].to_lowercase());
+        assert!(rows[0][2].starts_with(&format!("{first}.{last}.")), "{text}");
+        assert!(rows[0][3].starts_with(&format!("{first}{last}_")), "{text}");
+        // The seed column masks as it would alone: copies elsewhere match.
+        let mut alone = Vec::new();
+        RowMasker::new(group(None)).process(input, &mut alone).unwrap();
+        let alone = String::from_utf8(alone).unwrap();
+        assert_eq!(alone.lines().next().unwrap().split('\t').nth(2), Some(rows[0][2]));
+        // A NULL seed: each column masks on its own, NULL stays NULL.
+        assert_eq!(rows[1][2], "\\N");
+        assert_eq!(rows[1], alone.lines().nth(1).unwrap().split('\t').collect::<Vec<_>>());
     }
 
     #[test]
@@ -273,6 +428,8 @@ mod tests {
                 truncate: false,
                 on_error: OnError::Fail,
                 mask_empty: false,
+                person_seed: None,
+                from_row: Vec::new(),
             }],
         };
         let mut m = RowMasker::new(p.clone());

@@ -95,6 +95,7 @@ pub fn build(
     let mut assigned = assign(rules, catalog, &table_rules, &mut plan, &mut problems);
     spread_along_keys(catalog, &mut assigned, &mut problems);
     let uncovered = build_masks(catalog, with_rows, key, &assigned, &mut plan, &mut problems);
+    link_people(catalog, &table_rules, key, &mut plan, &mut problems);
     check_acknowledgements(&assigned, catalog, &plan, &mut problems);
     if !uncovered.is_empty() {
         let msg = format!("{} column(s) have no rule: {}", uncovered.len(), uncovered.join(", "));
@@ -302,6 +303,138 @@ fn spread_along_keys(catalog: &Catalog, assigned: &mut BTreeMap<(u32, String), A
     }
 }
 
+/// Each `from_row` template's column names resolved to COPY positions: a
+/// column that does not exist (or is not dumped), itself, or another
+/// `from_row` column is a problem.
+fn resolve_row_templates(
+    t: &Table,
+    copy_cols: &[String],
+    origins: &HashMap<String, Origin>,
+    masks: &mut [ColumnMask],
+    problems: &mut Vec<Problem>,
+) {
+    use crate::mask::maskers::RowPart;
+    use crate::mask::rows::RowRef;
+    let row_columns: Vec<String> =
+        masks.iter().filter(|m| m.masker.row_parts().is_some()).map(|m| m.column.clone()).collect();
+    for m in masks.iter_mut() {
+        let Some(parts) = m.masker.row_parts() else { continue };
+        let Some(origin) = origins.get(&m.column) else { continue };
+        let mut refs = Vec::new();
+        for p in parts {
+            refs.push(match p {
+                RowPart::Text(s) => RowRef::Text(s.clone()),
+                RowPart::Tag => RowRef::Tag,
+                RowPart::Column(name) => {
+                    let what = format!("{}.{}: template part {{{name}}}", t.display_name(), m.column);
+                    if name == &m.column || row_columns.contains(name) {
+                        problems.push(origin.problem(format!("{what} names a from_row column; a template takes other columns' masked values, not its own or another template's")));
+                        continue;
+                    }
+                    match copy_cols.iter().position(|c| c == name) {
+                        Some(at) => RowRef::Field(at),
+                        None => {
+                            problems.push(origin.problem(format!("{what} is not a column of the table (with from_row, parts name columns; {{tag}} is a keyed tag)")));
+                            continue;
+                        }
+                    }
+                }
+            });
+        }
+        m.from_row = refs;
+    }
+}
+
+/// The maskers a `person:` group's seed is taken from, most telling first:
+/// the email, which copies in other tables keep matching.
+const PERSON_SEED_ORDER: &[&str] =
+    &["email", "username", "full_name", "display_name", "first_name", "last_name", "initials"];
+
+/// Step 4b: each table's `person:` group (its own, or its nearest parent's)
+/// made one person per row: every member takes its names from the person
+/// its seed column's value stands for. Every member must be a person part
+/// (names, email, username); only the seed masks as it would alone, so a
+/// member other than the seed may not be part of a foreign key.
+fn link_people(
+    catalog: &Catalog,
+    table_rules: &HashMap<u32, &rules::TableRules>,
+    key: &MaskKey,
+    plan: &mut MaskPlan,
+    problems: &mut Vec<Problem>,
+) {
+    // Every member must be a person part, whatever else is wrong with it.
+    for tr in table_rules.values() {
+        for c in &tr.rule.person_columns {
+            let Some(ColumnRule::Mask(m)) = tr.rule.columns.get(c) else { continue };
+            let Some(def) = registry::find(&m.masker) else { continue };
+            let text = ColumnInfo::from_type("text", false, false);
+            let cx = BuildCx { key, column: &text, purpose: format!("person/{}", m.spec()), domain: "person".into() };
+            let Ok(masker) = def.build(&m.options, &cx) else { continue };
+            if masker.person("x", &key.seeder("person", &m.spec())).is_none() {
+                let origin = tr.column_origins.get(c).cloned().unwrap_or_else(|| tr.origin.clone());
+                problems.push(origin.problem(format!(
+                    "{}.{c}: masker '{}' cannot be part of a person (person parts: {})",
+                    tr.name,
+                    m.masker,
+                    PERSON_SEED_ORDER.join(", ")
+                )));
+            }
+        }
+    }
+    for t in catalog.tables.iter().filter(|t| t.kind == RelKind::Table) {
+        let Some(tr) = catalog
+            .lineage(t.oid)
+            .into_iter()
+            .filter_map(|a| table_rules.get(&a.oid).copied())
+            .find(|tr| !tr.rule.person_columns.is_empty())
+        else {
+            continue;
+        };
+        let Some(mask) = plan.tables.get_mut(&t.oid) else { continue };
+        let members: Vec<usize> = mask
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| tr.rule.person_columns.contains(&c.column))
+            .map(|(i, _)| i)
+            .collect();
+        let origin = |c: &str| tr.column_origins.get(c).cloned().unwrap_or_else(|| tr.origin.clone());
+        let mut ok = members.iter().all(|&i| mask.columns[i].masker.person("x", &mask.columns[i].seeder).is_some());
+        let Some(seed) = PERSON_SEED_ORDER
+            .iter()
+            .find_map(|name| members.iter().copied().find(|&i| mask.columns[i].def.name == *name))
+        else {
+            continue;
+        };
+        for &i in &members {
+            let c = &mask.columns[i];
+            if i == seed {
+                continue;
+            }
+            let keyed = catalog.foreign_keys.iter().find(|fk| {
+                (catalog.descendants(fk.table).contains(&t.oid) && fk.columns.contains(&c.column))
+                    || (catalog.descendants(fk.references).contains(&t.oid) && fk.ref_columns.contains(&c.column))
+            });
+            if let Some(fk) = keyed {
+                ok = false;
+                problems.push(origin(&c.column).problem(format!(
+                    "{}.{} is part of foreign key {} but in a person group only the seed ({}) masks as it would alone, so the key would not match; take it out of person: or make it the seed",
+                    t.display_name(),
+                    c.column,
+                    fk.name,
+                    mask.columns[seed].column
+                )));
+            }
+        }
+        if ok {
+            let at = mask.columns[seed].index;
+            for &i in &members {
+                mask.columns[i].person_seed = Some(at);
+            }
+        }
+    }
+}
+
 /// Step 5: an acknowledgement (`may_contain`) names masked columns.
 fn check_acknowledgements(
     assigned: &BTreeMap<(u32, String), Assigned>,
@@ -344,6 +477,7 @@ fn build_masks(
         let copy_cols = t.copy_columns();
         let dumped = with_rows.contains(&t.oid) && !plan.skip_rows.contains(&t.display_name());
         let mut masks = Vec::new();
+        let mut origins: HashMap<String, Origin> = HashMap::new();
         for c in t.columns.iter().filter(|c| !c.generated) {
             let a = assigned.get(&(t.oid, c.name.clone()));
             let coverage = match a {
@@ -356,6 +490,15 @@ fn build_masks(
                     Coverage::Kept { reason: reason.clone(), may_contain: may_contain.clone() }
                 }
                 Some(Assigned { rule: ColumnRule::Mask(m), why, origin }) => {
+                    origins.insert(c.name.clone(), origin.clone());
+                    if let (Why::ForeignKey { from }, Some(serde_json::Value::Bool(true))) =
+                        (why, m.options.get("from_row"))
+                    {
+                        problems.push(origin.problem(format!(
+                            "{}.{} refers to {from}, whose from_row template is made from its own row and cannot be repeated here; give {from} a masker of its own value",
+                            t.display_name(), c.name
+                        )));
+                    }
                     let domain = m.domain.clone().unwrap_or_else(|| DEFAULT_DOMAIN.to_string());
                     if let Some(d) = &m.domain {
                         let entry = domains
@@ -369,7 +512,11 @@ fn build_masks(
                         }
                     }
                     let unique = catalog.unique_columns.contains(&(t.oid, c.name.clone()));
-                    let info = ColumnInfo::from_type(&c.type_name, c.not_null, unique);
+                    let info = if c.fields.is_empty() {
+                        ColumnInfo::from_type(&c.type_name, c.not_null, unique)
+                    } else {
+                        ColumnInfo::composite(&c.type_name, c.not_null, c.fields.clone())
+                    };
                     let index = copy_cols.iter().position(|n| n == &c.name).unwrap_or(0);
                     match check_and_build(m, &info, &domain, key, &format!("{}.{}", t.display_name(), c.name)) {
                         Ok(mask) => masks.push(ColumnMask { index, column: c.name.clone(), ..mask }),
@@ -380,6 +527,7 @@ fn build_masks(
             };
             plan.coverage.push(ColumnCoverage { table: t.display_name(), column: c.name.clone(), coverage });
         }
+        resolve_row_templates(t, &copy_cols, &origins, &mut masks, problems);
         if !masks.is_empty() && dumped {
             plan.tables.insert(t.oid, TableMask { table: t.display_name(), columns: masks });
         }
@@ -400,6 +548,22 @@ pub fn check_and_build(
     what: &str,
 ) -> Result<ColumnMask, Unfit> {
     let def = registry::find(&m.masker).ok_or_else(|| format!("unknown masker '{}'", m.masker))?;
+    if info.not_null && (m.masker == "null" || m.on_error == OnErrorSpec::Null) {
+        return Err(format!("{what} is NOT NULL, so it cannot be set to NULL (masker null or on_error: null)").into());
+    }
+    // An array is masked element by element (with the element type's fit
+    // and uniqueness), except by the maskers that take any type, which
+    // replace the whole value.
+    if let (Some(element), false) = (&info.element, def.whole_value()) {
+        let inner = check_and_build(m, element, domain, key, &format!("the elements of {what}"))?;
+        let masker: Arc<dyn crate::mask::Masker> = Arc::new(crate::mask::containers::ArrayOf {
+            inner: inner.masker,
+            max_chars: inner.max_chars,
+            truncate: inner.truncate,
+            mask_empty: m.mask_empty,
+        });
+        return Ok(ColumnMask { masker, max_chars: None, truncate: false, ..inner });
+    }
     if !def.accepts(info.class) {
         let types: Vec<&str> = def.types.iter().map(|t| t.name()).collect();
         return Err(format!(
@@ -409,9 +573,6 @@ pub fn check_and_build(
             types.join(", ")
         )
         .into());
-    }
-    if info.not_null && (m.masker == "null" || m.on_error == OnErrorSpec::Null) {
-        return Err(format!("{what} is NOT NULL, so it cannot be set to NULL (masker null or on_error: null)").into());
     }
     if info.unique && !def.is_injective(&m.options) {
         return Err(format!(
@@ -451,5 +612,7 @@ pub fn check_and_build(
             OnErrorSpec::Fixed(f) => OnError::Fixed(f.clone()),
         },
         mask_empty: m.mask_empty,
+        person_seed: None,
+        from_row: Vec::new(),
     })
 }

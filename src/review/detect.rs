@@ -23,6 +23,7 @@ pub enum Kind {
     Ip,
     Secret,
     Geo,
+    Mac,
 }
 
 impl Kind {
@@ -40,6 +41,7 @@ impl Kind {
             Kind::Ip => "ip address",
             Kind::Secret => "secret/token",
             Kind::Geo => "geolocation",
+            Kind::Mac => "mac address",
         }
     }
 }
@@ -60,7 +62,8 @@ fn name_rules() -> &'static [(Kind, Regex)] {
             r(Kind::Card, r"(?i)(^|_)card(_|$)|card_?(no|num|number)|(^|_)pan(_|$)|(^|_)ccn?(_|$)|(^|_)cvv|credit"),
             r(Kind::Ip, r"(?i)(^|_)ip(_|$)|ip_?addr|remote_?addr|client_?addr"),
             r(Kind::Secret, r"(?i)token|api_?key|secret|password|passwd|(^|_)pwd(_|$)|private_?key|auth_?key|session_?key"),
-            r(Kind::Geo, r"(?i)(^|_)lat(itude)?(_|$)|(^|_)lon(g|gitude)?(_|$)|(^|_)geo|location|coordinates"),
+            r(Kind::Geo, r"(?i)(^|_)lat(itude)?(_|$)|(^|_)(lon|lng)(g|gitude)?(_|$)|(^|_)geo|location|coordinates"),
+            r(Kind::Mac, r"(?i)(^|_)mac(_|$)|mac_?addr|hw_?addr|(^|_)bssid(_|$)"),
         ]
         .into_iter()
         .flatten()
@@ -94,6 +97,7 @@ struct ValueDetectors {
     iban: Regex,
     ip: Regex,
     ssn: Regex,
+    mac: Regex,
     jwt: Regex,
     api_key: Regex,
 }
@@ -108,6 +112,7 @@ fn detectors() -> Option<&'static ValueDetectors> {
             iban: Regex::new(r"\b[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b").ok()?,
             ip: Regex::new(r"\b(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){3}\b|\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b").ok()?,
             ssn: Regex::new(r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b").ok()?,
+            mac: Regex::new(r"\b[0-9A-Fa-f]{2}(?:[:\-][0-9A-Fa-f]{2}){5}\b").ok()?,
             jwt: Regex::new(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}").ok()?,
             api_key: Regex::new(r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b|\bAKIA[0-9A-Z]{16}\b|\bgh[pousr]_[A-Za-z0-9]{36}\b|\bxox[abpr]-[A-Za-z0-9\-]{10,}").ok()?,
         })
@@ -135,6 +140,9 @@ pub fn in_value(v: &str) -> Vec<Kind> {
     }
     if d.ssn.is_match(v) {
         out.push(Kind::NationalId);
+    }
+    if d.mac.is_match(v) {
+        out.push(Kind::Mac);
     }
     if d.jwt.is_match(v) || d.api_key.is_match(v) {
         out.push(Kind::Secret);

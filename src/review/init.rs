@@ -30,11 +30,17 @@ fn rule(masker: &str, options: &[(&str, serde_json::Value)]) -> MaskRule {
     MaskRule { masker: masker.into(), options: map, domain: None, on_error: OnErrorSpec::Fail, mask_empty: false }
 }
 
-fn candidates(col: &Column, info: &ColumnInfo, kinds: &[Kind], in_text: bool) -> Vec<MaskRule> {
+/// Maskers that fit a column suspected of holding `kinds`, best first.
+/// `confirmed` are the kinds nearly every sampled value holds whole: only
+/// then is a masker suggested that fails on other formats (IBAN, card,
+/// SSN). An array column gets its element type's suggestions (they mask
+/// every element).
+fn candidates(col: &Column, info: &ColumnInfo, kinds: &[Kind], confirmed: &[Kind], in_text: bool) -> Vec<MaskRule> {
     let n = col.name.to_ascii_lowercase();
     let mut out = Vec::new();
+    let class = info.element.as_ref().map_or(info.class, |e| e.class);
     for k in kinds {
-        match (k, info.class) {
+        match (k, class) {
             (Kind::Email, TypeClass::Text) if !in_text || detect::by_name(&col.name).contains(&Kind::Email) => {
                 out.push(rule("email", &[]))
             }
@@ -64,8 +70,36 @@ fn candidates(col: &Column, info: &ColumnInfo, kinds: &[Kind], in_text: bool) ->
             (Kind::Birth, TypeClass::Date) => out.push(rule("date_of_birth", &[])),
             (Kind::Birth, TypeClass::Timestamp) => out.push(rule("date_shift", &[("days", 180.into())])),
             (Kind::Ip, TypeClass::Inet | TypeClass::Text) if !in_text => out.push(rule("ip", &[])),
+            (Kind::Geo, TypeClass::Numeric | TypeClass::Float | TypeClass::Text) if n.contains("lat") => {
+                out.push(rule("latitude", &[]))
+            }
+            (Kind::Geo, TypeClass::Numeric | TypeClass::Float | TypeClass::Text)
+                if n.contains("lon") || n.contains("lng") =>
+            {
+                out.push(rule("longitude", &[]))
+            }
+            (Kind::Geo, TypeClass::Point) => out.push(rule("geo_point", &[])),
             (Kind::Geo, TypeClass::Numeric | TypeClass::Float) => {
                 out.push(rule("numeric_noise", &[("percent", 1.into())]))
+            }
+            (Kind::Mac, TypeClass::Text | TypeClass::Other) if !in_text => out.push(rule("mac_address", &[])),
+            (Kind::Iban, TypeClass::Text) if !in_text && confirmed.contains(&Kind::Iban) => out.push(rule("iban", &[])),
+            (Kind::Iban, TypeClass::Text) if !in_text && (n.contains("bic") || n.contains("swift")) => {
+                out.push(rule("bic", &[]))
+            }
+            (Kind::Iban, TypeClass::Text) if !in_text && n.contains("account") => out.push(rule("digits", &[])),
+            (Kind::Card, TypeClass::Text) if !in_text && confirmed.contains(&Kind::Card) => {
+                out.push(rule("card_number", &[("keep_brand", true.into())]))
+            }
+            (Kind::NationalId, TypeClass::Text) if !in_text && confirmed.contains(&Kind::NationalId) => {
+                out.push(rule("national_id", &[("country", "us".into())]))
+            }
+            (Kind::Secret, TypeClass::Text)
+                if !in_text
+                    && n.contains("password")
+                    && (n.contains("hash") || n.contains("digest") || n.contains("encrypted")) =>
+            {
+                out.push(rule("password_hash", &[]))
             }
             (Kind::NationalId | Kind::Passport | Kind::Iban | Kind::Card | Kind::Secret, TypeClass::Text)
                 if !in_text =>
@@ -267,7 +301,11 @@ fn suggest(catalog: &Catalog, samples: &HashMap<(u32, String), SampleStats>) -> 
     for t in catalog.tables.iter().filter(|t| t.kind == RelKind::Table) {
         for c in t.columns.iter().filter(|c| !c.generated) {
             let unique = catalog.unique_columns.contains(&(t.oid, c.name.clone()));
-            let info = ColumnInfo::from_type(&c.type_name, c.not_null, unique);
+            let info = if c.fields.is_empty() {
+                ColumnInfo::from_type(&c.type_name, c.not_null, unique)
+            } else {
+                ColumnInfo::composite(&c.type_name, c.not_null, c.fields.clone())
+            };
             let by_name = detect::by_name_in(&t.display_name(), &c.name);
             let by_values = samples.get(&(t.oid, c.name.clone())).map(|s| s.suspected(MIN_SHARE)).unwrap_or_default();
             let mut kinds = by_name.clone();
@@ -293,7 +331,8 @@ fn suggest(catalog: &Catalog, samples: &HashMap<(u32, String), SampleStats>) -> 
                 format!("suspected {}", parts.join(", "))
             };
             let what = format!("{}.{}", t.display_name(), c.name);
-            let chosen = candidates(c, &info, &kinds, in_text)
+            let confirmed: Vec<Kind> = by_values.iter().filter(|(_, share)| *share >= 0.9).map(|(k, _)| *k).collect();
+            let chosen = candidates(c, &info, &kinds, &confirmed, in_text)
                 .into_iter()
                 .find(|r| check_and_build(r, &info, DEFAULT_DOMAIN, &key, &what).is_ok());
             let s = match chosen {

@@ -239,6 +239,13 @@ pub struct TableRule {
     pub filter: Option<String>,
     #[serde(default)]
     pub columns: BTreeMap<String, ColumnRule>,
+    /// Columns that together make one fake person (column: masker); on
+    /// loading they join `columns` and are named in `person_columns`.
+    #[serde(default)]
+    pub person: BTreeMap<String, ColumnRule>,
+    /// The columns of the `person:` group.
+    #[serde(skip)]
+    pub person_columns: Vec<String>,
 }
 
 /// A rule by column-name pattern.
@@ -495,9 +502,7 @@ impl Rules {
                             )));
                             continue;
                         }
-                        let column_origins =
-                            rule.columns.keys().map(|c| (c.clone(), origins.column(&name, c))).collect();
-                        rules.tables.push(TableRules { name, rule, origin, column_origins });
+                        rules.tables.push(table_rules(name, rule, origin, &origins, &mut problems));
                     }
                 }
                 Err(p) => problems.push(p),
@@ -534,14 +539,47 @@ impl Rules {
                 Origin { file: name.into(), line: origins.pattern_line(text, pat.column.as_str()), column: None };
             rules.patterns.push((pat, origin));
         }
+        let mut problems = Vec::new();
         for (tname, rule) in raw.tables {
             let origin = origins.table(&tname);
-            let column_origins = rule.columns.keys().map(|c| (c.clone(), origins.column(&tname, c))).collect();
-            rules.tables.push(TableRules { name: tname, rule, origin, column_origins });
+            rules.tables.push(table_rules(tname, rule, origin, &origins, &mut problems));
+        }
+        if !problems.is_empty() {
+            return Err(RulesError(problems));
         }
         rules.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
         Ok(rules)
     }
+}
+
+/// One table's rules with positions; a `person:` group's columns join
+/// `columns` (a column ruled in both, or kept in `person:`, is a problem).
+fn table_rules(
+    name: String,
+    mut rule: TableRule,
+    origin: Origin,
+    origins: &Locator,
+    problems: &mut Vec<Problem>,
+) -> TableRules {
+    let mut column_origins: BTreeMap<String, Origin> =
+        rule.columns.keys().map(|c| (c.clone(), origins.column(&name, "columns", c))).collect();
+    for (c, r) in std::mem::take(&mut rule.person) {
+        let at = origins.column(&name, "person", &c);
+        if rule.columns.contains_key(&c) {
+            problems.push(at.problem(format!("column {c} is ruled under both columns: and person:; rule it once")));
+            continue;
+        }
+        if !matches!(r, ColumnRule::Mask(_)) {
+            problems.push(at.problem(format!(
+                "person: {c} must name a masker (first_name, last_name, full_name, email, username, ...), not keep"
+            )));
+            continue;
+        }
+        rule.person_columns.push(c.clone());
+        rule.columns.insert(c.clone(), r);
+        column_origins.insert(c, at);
+    }
+    TableRules { name, rule, origin, column_origins }
 }
 
 /// `subset:` with positions; bad virtual keys are problems.
@@ -645,10 +683,10 @@ impl Locator {
         Origin { file: self.file.clone(), line: pos.map(|p| p.0 + 1), column: pos.map(|p| p.1 + 1) }
     }
 
-    fn column(&self, table: &str, column: &str) -> Origin {
+    fn column(&self, table: &str, section: &str, column: &str) -> Origin {
         let pos = self
             .table_pos(table)
-            .and_then(|(tl, ti)| self.find(tl + 1, Some(ti + 1), "columns"))
+            .and_then(|(tl, ti)| self.find(tl + 1, Some(ti + 1), section))
             .and_then(|(cl, ci)| self.find(cl + 1, Some(ci + 1), column));
         match pos {
             Some((l, c)) => Origin { file: self.file.clone(), line: Some(l + 1), column: Some(c + 1) },

@@ -29,6 +29,8 @@ pub struct Column {
     pub not_null: bool,
     /// Generated columns are computed on restore, so left out of COPY.
     pub generated: bool,
+    /// For a column of a composite type: its fields' names and types.
+    pub fields: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -218,7 +220,13 @@ async fn read_columns(
     let rows = client
         .query(
             "SELECT a.attrelid, a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), \
-                    a.attnotnull, a.attgenerated <> '' \
+                    a.attnotnull, a.attgenerated <> '', \
+                    ARRAY(SELECT f.attname::text FROM pg_catalog.pg_type t \
+                          JOIN pg_catalog.pg_attribute f ON f.attrelid = t.typrelid AND f.attnum > 0 AND NOT f.attisdropped \
+                          WHERE t.oid = a.atttypid AND t.typtype = 'c' ORDER BY f.attnum), \
+                    ARRAY(SELECT pg_catalog.format_type(f.atttypid, f.atttypmod) FROM pg_catalog.pg_type t \
+                          JOIN pg_catalog.pg_attribute f ON f.attrelid = t.typrelid AND f.attnum > 0 AND NOT f.attisdropped \
+                          WHERE t.oid = a.atttypid AND t.typtype = 'c' ORDER BY f.attnum) \
              FROM pg_catalog.pg_attribute a \
              WHERE a.attrelid = ANY($1) AND a.attnum > 0 AND NOT a.attisdropped \
              ORDER BY a.attrelid, a.attnum",
@@ -234,6 +242,11 @@ async fn read_columns(
                 type_name: get(&r, 2, WHAT)?,
                 not_null: get(&r, 3, WHAT)?,
                 generated: get(&r, 4, WHAT)?,
+                fields: {
+                    let names: Vec<String> = get(&r, 5, WHAT)?;
+                    let types: Vec<String> = get(&r, 6, WHAT)?;
+                    names.into_iter().zip(types).collect()
+                },
             });
         }
     }

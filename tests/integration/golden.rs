@@ -5,8 +5,10 @@
 //! them changes every snapshot's values, so it is a deliberate,
 //! changelogged decision (`cargo insta review` after `INSTA_UPDATE=new`).
 
-use scrubsnap::mask::registry::{self, BuildCx};
+use scrubsnap::mask::registry;
 use scrubsnap::mask::{ColumnInfo, MaskKey};
+use scrubsnap::plan::masking::check_and_build;
+use scrubsnap::rules::{MaskRule, OnErrorSpec};
 
 /// One golden case.
 #[derive(Debug, serde::Deserialize)]
@@ -15,6 +17,9 @@ pub struct Case {
     pub options: serde_json::Map<String, serde_json::Value>,
     #[serde(rename = "type")]
     pub type_name: String,
+    /// For a composite type: its fields (name, type).
+    #[serde(default)]
+    pub fields: Vec<(String, String)>,
     pub input: String,
 }
 
@@ -26,14 +31,23 @@ pub fn cases() -> Vec<Case> {
 }
 
 fn output(key: &MaskKey, case: &Case) -> String {
-    let column = ColumnInfo::from_type(&case.type_name, false, false);
-    let spec = registry::spec_string(&case.masker, &case.options);
-    let cx = BuildCx { key, column: &column, purpose: format!("default/{spec}"), domain: "default".into() };
-    let def = registry::find(&case.masker).unwrap_or_else(|| panic!("no masker {}", case.masker));
-    let masked = def
-        .build(&case.options, &cx)
+    // Built as a plan builds a column's masker: an array type gets its
+    // element masker applied to every element.
+    let column = if case.fields.is_empty() {
+        ColumnInfo::from_type(&case.type_name, false, false)
+    } else {
+        ColumnInfo::composite(&case.type_name, false, case.fields.clone())
+    };
+    let rule = MaskRule {
+        masker: case.masker.clone(),
+        options: case.options.clone(),
+        domain: None,
+        on_error: OnErrorSpec::Fail,
+        mask_empty: false,
+    };
+    let masked = check_and_build(&rule, &column, "default", key, "golden")
         .map_err(|e| e.to_string())
-        .and_then(|m| m.mask(&case.input, &key.seeder("default", &spec)).map_err(|e| e.0));
+        .and_then(|m| m.masker.mask(&case.input, &m.seeder).map_err(|e| e.0));
     match masked {
         Ok(Some(v)) => v,
         Ok(None) => "NULL".to_string(),

@@ -13,6 +13,7 @@ mod blobs;
 mod golden;
 mod harness;
 mod layers;
+mod maskers;
 mod masking;
 mod ops;
 mod review;

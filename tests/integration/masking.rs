@@ -381,6 +381,7 @@ fn every_masker_fits_the_narrowest_column_it_accepts() {
     let src = c.fresh_db("fit");
     let mut cols = Vec::new();
     let mut values = Vec::new();
+    let mut types = String::new();
     let mut rules = String::from("version: 1\nstrict: true\ntables:\n  fit:\n    columns:\n");
     for (i, case) in crate::golden::cases().iter().enumerate() {
         let (name, ty, input) = (&case.masker, case.type_name.as_str(), &case.input);
@@ -389,6 +390,11 @@ fn every_masker_fits_the_narrowest_column_it_accepts() {
             "text" => format!("varchar({})", def.min_chars_for(&case.options).max(input.chars().count()).max(1)),
             "integer" => "smallint".to_string(),
             "numeric(12,2)" => "numeric(6,2)".to_string(),
+            _ if !case.fields.is_empty() => {
+                let fields: Vec<String> = case.fields.iter().map(|(n, t)| format!("{n} {t}")).collect();
+                types.push_str(&format!("CREATE TYPE fit_t{i} AS ({});", fields.join(", ")));
+                format!("fit_t{i}")
+            }
             other => other.to_string(),
         };
         cols.push(format!("c{i} {narrow}"));
@@ -400,7 +406,7 @@ fn every_masker_fits_the_narrowest_column_it_accepts() {
     c.psql(
         &src,
         &format!(
-            "CREATE TABLE fit ({}); INSERT INTO fit VALUES ({}); INSERT INTO fit DEFAULT VALUES;",
+            "CREATE EXTENSION IF NOT EXISTS hstore; {types} CREATE TABLE fit ({}); INSERT INTO fit VALUES ({}); INSERT INTO fit DEFAULT VALUES;",
             cols.join(", "),
             values.join(", ")
         ),

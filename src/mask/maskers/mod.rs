@@ -8,10 +8,22 @@ use std::sync::Arc;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::{MaskError, MaskKey, Masker, Permutation, Seeder};
+use super::{MaskError, MaskKey, Masker, Permutation, Person, Seeder};
 
+mod general;
+mod geo;
+mod ids;
 mod json;
 mod pii_scrub;
+mod web;
+
+pub use general::{
+    password_hash, Choice, Coarsen, GeneralizeDate, GeneralizeNumber, PasswordHash, Period, RandomNumber, Truncate,
+};
+pub use geo::{Axis, Coordinate, GeoPoint};
+pub use ids::luhn_digit as ids_luhn_digit;
+pub use ids::{Bic, CardNumber, DigitPerms, Digits, Iban, Imei, MacAddress, NationalId, NationalIdKind, VatNumber};
+pub use web::{DomainName, Url, UserAgent};
 
 pub use json::{parse_json_path, JsonPaths, PathStep};
 pub use pii_scrub::{iban_ok, luhn_ok, PiiScrub, PII_PATTERN};
@@ -27,6 +39,13 @@ pub struct Locale {
     pub countries: &'static [&'static str],
     pub company_suffix: &'static [&'static str],
     pub words: &'static [&'static str],
+    pub states: &'static [&'static str],
+    pub state_abbr: &'static [&'static str],
+    pub country_codes: &'static [&'static str],
+    pub job_seniority: &'static [&'static str],
+    pub job_field: &'static [&'static str],
+    pub job_position: &'static [&'static str],
+    pub user_agents: &'static [&'static str],
 }
 
 macro_rules! locale {
@@ -40,6 +59,13 @@ macro_rules! locale {
             countries: <$t as Data>::ADDRESS_COUNTRY,
             company_suffix: <$t as Data>::COMPANY_SUFFIX,
             words: <$t as Data>::LOREM_WORD,
+            states: <$t as Data>::ADDRESS_STATE,
+            state_abbr: <$t as Data>::ADDRESS_STATE_ABBR,
+            country_codes: <$t as Data>::ADDRESS_COUNTRY_CODE,
+            job_seniority: <$t as Data>::JOB_SENIORITY,
+            job_field: <$t as Data>::JOB_FIELD,
+            job_position: <$t as Data>::JOB_POSITION,
+            user_agents: <$t as Data>::INTERNET_USER_AGENT,
         }
     };
 }
@@ -172,19 +198,42 @@ pub struct Email {
     /// The column's length: the name part is shortened to fit, the tag kept.
     pub max_chars: Option<usize>,
 }
-impl Masker for Email {
-    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+/// The names a value's seed draws first: what [`Email`], [`Username`] and
+/// [`Name`] are made of, and so the person a `person:` group is built on.
+fn draw_person(rng: &mut ChaCha8Rng, locale: &Locale) -> Person {
+    let first = pick(rng, locale.first_names);
+    let last = pick(rng, locale.last_names);
+    Person { first, last }
+}
+
+impl Email {
+    /// The address for `v`, with the names of `person` (or its own).
+    fn make(&self, v: &str, s: &Seeder, person: Option<&Person>) -> String {
         let seed = s.seed(v.as_bytes());
         let mut rng = <ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
-        let first = ascii_slug(pick(&mut rng, self.locale.first_names));
-        let last = ascii_slug(pick(&mut rng, self.locale.last_names));
+        let own = draw_person(&mut rng, &self.locale);
+        let p = person.unwrap_or(&own);
+        let (first, last) = (ascii_slug(p.first), ascii_slug(p.last));
         let domain = match &self.domain {
             Some(d) => d.clone(),
             None => pick(&mut rng, &["example.com", "example.org", "example.net"]).to_string(),
         };
+        // The tag comes from the value itself, so the address stays unique
+        // whoever's names it carries.
         let tail = format!(".{}@{domain}", tag(&seed, 13));
         let (first, last) = fit_names(first, last, self.max_chars.map(|m| m.saturating_sub(tail.len() + 1)));
-        Ok(Some(format!("{first}.{last}{tail}")))
+        format!("{first}.{last}{tail}")
+    }
+}
+impl Masker for Email {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        Ok(Some(self.make(v, s, None)))
+    }
+    fn person(&self, v: &str, s: &Seeder) -> Option<Person> {
+        Some(draw_person(&mut s.rng(v.as_bytes()), &self.locale))
+    }
+    fn mask_person(&self, v: &str, s: &Seeder, p: &Person) -> Option<Result<Option<String>, MaskError>> {
+        Some(Ok(Some(self.make(v, s, Some(p)))))
     }
 }
 
@@ -211,22 +260,42 @@ pub enum NamePart {
     First,
     Last,
     Full,
+    /// `A. S.`
+    Initials,
+    /// `Alice S.`
+    Display,
+}
+
+/// The first letter of a name, upper case.
+fn initial(name: &str) -> String {
+    name.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default()
 }
 
 pub struct Name {
     pub locale: Locale,
     pub part: NamePart,
 }
-impl Masker for Name {
-    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
-        let mut rng = s.rng(v.as_bytes());
-        let first = pick(&mut rng, self.locale.first_names);
-        let last = pick(&mut rng, self.locale.last_names);
-        Ok(Some(match self.part {
+impl Name {
+    fn make(&self, p: &Person) -> String {
+        let (first, last) = (p.first, p.last);
+        match self.part {
             NamePart::First => first.to_string(),
             NamePart::Last => last.to_string(),
             NamePart::Full => format!("{first} {last}"),
-        }))
+            NamePart::Initials => format!("{}. {}.", initial(first), initial(last)),
+            NamePart::Display => format!("{first} {}.", initial(last)),
+        }
+    }
+}
+impl Masker for Name {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        Ok(Some(self.make(&draw_person(&mut s.rng(v.as_bytes()), &self.locale))))
+    }
+    fn person(&self, v: &str, s: &Seeder) -> Option<Person> {
+        Some(draw_person(&mut s.rng(v.as_bytes()), &self.locale))
+    }
+    fn mask_person(&self, _: &str, _: &Seeder, p: &Person) -> Option<Result<Option<String>, MaskError>> {
+        Some(Ok(Some(self.make(p))))
     }
 }
 
@@ -235,14 +304,26 @@ pub struct Username {
     pub locale: Locale,
     pub max_chars: Option<usize>,
 }
-impl Masker for Username {
-    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+impl Username {
+    fn make(&self, v: &str, s: &Seeder, person: Option<&Person>) -> String {
         let seed = s.seed(v.as_bytes());
         let mut rng = <ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
-        let first = ascii_slug(pick(&mut rng, self.locale.first_names));
-        let last = ascii_slug(pick(&mut rng, self.locale.last_names));
-        let (first, last) = fit_names(first, last, self.max_chars.map(|m| m.saturating_sub(14)));
-        Ok(Some(format!("{first}{last}_{}", tag(&seed, 13))))
+        let own = draw_person(&mut rng, &self.locale);
+        let p = person.unwrap_or(&own);
+        let (first, last) =
+            fit_names(ascii_slug(p.first), ascii_slug(p.last), self.max_chars.map(|m| m.saturating_sub(14)));
+        format!("{first}{last}_{}", tag(&seed, 13))
+    }
+}
+impl Masker for Username {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        Ok(Some(self.make(v, s, None)))
+    }
+    fn person(&self, v: &str, s: &Seeder) -> Option<Person> {
+        Some(draw_person(&mut s.rng(v.as_bytes()), &self.locale))
+    }
+    fn mask_person(&self, v: &str, s: &Seeder, p: &Person) -> Option<Result<Option<String>, MaskError>> {
+        Some(Ok(Some(self.make(v, s, Some(p)))))
     }
 }
 
@@ -321,6 +402,15 @@ pub enum AddressPart {
     City,
     Country,
     Company,
+    /// A street name without a number.
+    StreetName,
+    /// A house number.
+    BuildingNumber,
+    State,
+    StateAbbr,
+    CountryCode,
+    JobTitle,
+    Word,
 }
 
 pub struct Address {
@@ -354,7 +444,28 @@ impl Masker for Address {
             }
             AddressPart::Country => pick(&mut rng, l.countries).to_string(),
             AddressPart::Company => format!("{} {}", pick(&mut rng, l.last_names), pick(&mut rng, l.company_suffix)),
+            AddressPart::StreetName => format!("{} {}", pick(&mut rng, l.last_names), pick(&mut rng, l.street_suffix)),
+            AddressPart::BuildingNumber => rng.random_range(1..2000).to_string(),
+            AddressPart::State => pick(&mut rng, or_en(l.states, |e| e.states)).to_string(),
+            AddressPart::StateAbbr => pick(&mut rng, or_en(l.state_abbr, |e| e.state_abbr)).to_string(),
+            AddressPart::CountryCode => pick(&mut rng, or_en(l.country_codes, |e| e.country_codes)).to_string(),
+            AddressPart::JobTitle => format!(
+                "{} {} {}",
+                pick(&mut rng, or_en(l.job_seniority, |e| e.job_seniority)),
+                pick(&mut rng, or_en(l.job_field, |e| e.job_field)),
+                pick(&mut rng, or_en(l.job_position, |e| e.job_position))
+            ),
+            AddressPart::Word => pick(&mut rng, l.words).to_string(),
         }))
+    }
+}
+
+/// A locale's list, or English's when the locale has none.
+fn or_en(list: &'static [&'static str], en: fn(&Locale) -> &'static [&'static str]) -> &'static [&'static str] {
+    if list.is_empty() {
+        locale("en").map(|l| en(&l)).unwrap_or(list)
+    } else {
+        list
     }
 }
 
@@ -586,6 +697,30 @@ impl Masker for Partial {
                 .map(|(i, &c)| if i < self.keep_first || i + self.keep_last >= n { c } else { self.mask_char })
                 .collect(),
         ))
+    }
+}
+
+/// One part of a `from_row` template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowPart {
+    Text(String),
+    /// The masked value of this column in the same row.
+    Column(String),
+    /// A 13-character keyed tag of the value itself (65 bits).
+    Tag,
+}
+
+/// A `from_row` template: made from the other columns of its row, which the
+/// mask stage hands it ([`crate::mask::rows`]); it cannot mask a value alone.
+pub struct RowTemplate {
+    pub parts: Vec<RowPart>,
+}
+impl Masker for RowTemplate {
+    fn mask(&self, _: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
+        Err(MaskError("a from_row template is made from its row, not from a value alone".into()))
+    }
+    fn row_parts(&self) -> Option<&[RowPart]> {
+        Some(&self.parts)
     }
 }
 
