@@ -24,6 +24,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 pub use exit::{ExitStatus, Failure};
 
+/// The version and the commit the binary was built from (see build.rs).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SCRUBSNAP_COMMIT"), ")");
+
 /// Sanitized, consistent PostgreSQL snapshots: dump, mask, scan for leaks, compress, publish, restore.
 ///
 /// `create` reads a database in one read-only transaction and sends every table through one
@@ -32,7 +35,7 @@ pub use exit::{ExitStatus, Failure};
 /// `restore`, `export` and `verify` read it back. Exit codes: 0 success, 1 usage,
 /// configuration or check failure, 2 runtime failure, 130 a second signal.
 #[derive(Debug, Parser)]
-#[command(name = "scrubsnap", version, about, propagate_version = true)]
+#[command(name = "scrubsnap", version = VERSION, about, propagate_version = true)]
 struct Cli {
     /// Log format: human-readable text, or one JSON object per line for CI consoles.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "SCRUBSNAP_LOG_FORMAT")]
@@ -75,6 +78,13 @@ enum Command {
     /// Key pairs for signed snapshots.
     #[command(subcommand)]
     Keys(keys::Command),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `scrubsnap man | man -l -`.
+    Man,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +175,21 @@ async fn run(command: Command, ctx: &Context) -> Result<(), Failure> {
         Command::Check(a) => check::check(a, ctx).await,
         Command::Rules(RulesCommand::Init(a)) => check::init(a, ctx).await,
         Command::Keys(c) => keys::run(c, ctx).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "scrubsnap", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                // A reader that stopped early (`| head`) is not a failure.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    Err(Failure::runtime(anyhow::anyhow!("writing the manual page: {e}")))
+                }
+                _ => Ok(()),
+            }
+        }
         Command::Rules(RulesCommand::Schema) => match serde_json::to_string_pretty(&maskers::schema()) {
             Ok(text) => {
                 println!("{text}");
