@@ -27,7 +27,7 @@ pub async fn export<W: AsyncWrite + Unpin>(store: &dyn Store, snap: &Listed, out
         what: "creating a temporary folder for the snapshot's files".into(),
         reason: e.to_string(),
     })?;
-    snapshot::stage(store, snap, dir.path(), None, 4).await?;
+    snapshot::stage(store, snap, dir.path(), None, 4, None).await?;
     let staged = LocalStore::new(dir.path().to_path_buf());
     write(&staged, snap, out).await
 }

@@ -58,8 +58,44 @@ pub fn parse_version(text: &str) -> Option<(String, u32)> {
     Some((version, major))
 }
 
-/// Finds `name` (e.g. `pg_dump`) of the server's major version or newer.
-/// `explicit` (from `--pg-dump`) wins but must still be new enough.
+/// Where the usual layouts put the client programs of major version
+/// `major`: Debian and Ubuntu, RHEL and Fedora (PGDG), Homebrew (both
+/// prefixes), Postgres.app, EnterpriseDB's installer.
+fn versioned_dirs(major: u32) -> Vec<PathBuf> {
+    [
+        format!("/usr/lib/postgresql/{major}/bin"),
+        format!("/usr/pgsql-{major}/bin"),
+        format!("/opt/homebrew/opt/postgresql@{major}/bin"),
+        format!("/usr/local/opt/postgresql@{major}/bin"),
+        format!("/Applications/Postgres.app/Contents/Versions/{major}/bin"),
+        format!("/opt/PostgreSQL/{major}/bin"),
+        format!("/Library/PostgreSQL/{major}/bin"),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .collect()
+}
+
+/// Folders without a version in their name: a directory bundled beside
+/// this program (`../lib/scrubsnap/bin`, as a package may ship one), then
+/// `PATH`, then the usual unversioned prefixes.
+fn unversioned_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        dirs.push(exe_dir.join("../lib/scrubsnap/bin"));
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&paths));
+    }
+    dirs.extend(["/usr/local/pgsql/bin", "/opt/homebrew/bin", "/usr/local/bin"].map(PathBuf::from));
+    dirs
+}
+
+/// Finds `name` (e.g. `pg_dump`) of the server's major version or newer,
+/// preferring the server's own major, then the nearest newer one (the
+/// closest to what the server speaks); among equals, the first in the
+/// search order. `explicit` (from `--pg-dump`) wins but must still be new
+/// enough.
 pub fn find(name: &'static str, server_major: u32, explicit: Option<&Path>) -> Result<Tool, ToolError> {
     if let Some(p) = explicit {
         let tool = probe(p)?;
@@ -69,29 +105,38 @@ pub fn find(name: &'static str, server_major: u32, explicit: Option<&Path>) -> R
         return Ok(tool);
     }
     let mut candidates: Vec<PathBuf> = Vec::new();
-    for major in server_major..server_major + 5 {
-        candidates.push(PathBuf::from(format!("/usr/lib/postgresql/{major}/bin/{name}")));
-        candidates.push(PathBuf::from(format!("/usr/pgsql-{major}/bin/{name}")));
-        candidates.push(PathBuf::from(format!("/opt/homebrew/opt/postgresql@{major}/bin/{name}")));
-        candidates.push(PathBuf::from(format!("/usr/local/opt/postgresql@{major}/bin/{name}")));
+    for major in server_major..=server_major + 10 {
+        candidates.extend(versioned_dirs(major).into_iter().map(|d| d.join(name)));
     }
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            candidates.push(dir.join(name));
-        }
-    }
+    candidates.extend(unversioned_dirs().into_iter().map(|d| d.join(name)));
+    let mut seen = std::collections::HashSet::new();
+    let mut best: Option<Tool> = None;
     let mut too_old = None;
     for c in &candidates {
-        if !c.is_file() {
+        // Debian's /usr/bin/pg_dump is a wrapper that picks a version by its
+        // own rules: the versioned binaries above are what it would run.
+        let real = c.canonicalize().unwrap_or_else(|_| c.clone());
+        if !c.is_file() || real.ends_with("share/postgresql-common/pg_wrapper") || !seen.insert(real) {
             continue;
         }
         match probe(c) {
-            Ok(tool) if tool.major >= server_major => return Ok(tool),
+            Ok(tool) if tool.major >= server_major => {
+                if best.as_ref().is_none_or(|b| tool.major < b.major) {
+                    let exact = tool.major == server_major;
+                    best = Some(tool);
+                    if exact {
+                        break;
+                    }
+                }
+            }
             Ok(tool) => {
                 too_old.get_or_insert(tool);
             }
             Err(_) => continue,
         }
+    }
+    if let Some(tool) = best {
+        return Ok(tool);
     }
     if let Some(tool) = too_old {
         return Err(ToolError::TooOld { tool: name, path: tool.path, found: tool.version, server: server_major });
@@ -99,7 +144,9 @@ pub fn find(name: &'static str, server_major: u32, explicit: Option<&Path>) -> R
     Err(ToolError::NotFound {
         tool: name,
         server: server_major,
-        looked: format!("/usr/lib/postgresql/{server_major}+/bin, /usr/pgsql-{server_major}+/bin, Homebrew and PATH"),
+        looked: format!(
+            "/usr/lib/postgresql/N/bin, /usr/pgsql-N/bin, Homebrew, Postgres.app and /opt/PostgreSQL/N/bin for N from {server_major}, a bin folder bundled beside scrubsnap, and PATH"
+        ),
     })
 }
 

@@ -101,6 +101,23 @@ pub fn entries(text: &str) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// pg_dump's script with its session settings made safe for every server
+/// the snapshot may be restored into: pg_dump 17 and later write `SET
+/// transaction_timeout = 0;`, which a server older than 17 rejects (a
+/// PostgreSQL 16 source dumped with pg_dump 18 could not be restored into
+/// 16). That line becomes a `set_config` that runs only on 17 and later.
+pub fn portable_settings(text: &str) -> String {
+    const LINE: &str = "SET transaction_timeout = 0;";
+    const GUARDED: &str = "SELECT pg_catalog.set_config('transaction_timeout', '0', false) \
+                           WHERE pg_catalog.current_setting('server_version_num')::int >= 170000;";
+    if !text.contains(LINE) {
+        return text.to_string();
+    }
+    text.split_inclusive('\n')
+        .map(|l| if l.trim_end() == LINE { l.replacen(LINE, GUARDED, 1) } else { l.to_string() })
+        .collect()
+}
+
 /// pg_dump's script without its user mappings: `CREATE USER MAPPING ...
 /// OPTIONS (user ..., password ...)` carries the credentials production
 /// uses to reach other servers, which no snapshot may hold (and a
@@ -137,6 +154,10 @@ mod tests {
 
     #[test]
     fn strips_the_wrapper_only() {
+        assert_eq!(
+            portable_settings("SET x = 1;\nSET transaction_timeout = 0;\n"),
+            "SET x = 1;\nSELECT pg_catalog.set_config('transaction_timeout', '0', false) WHERE pg_catalog.current_setting('server_version_num')::int >= 170000;\n"
+        );
         let text = "--\n-- PostgreSQL database dump\n--\n\n\\restrict abc123\n\nSET x = 1;\nCREATE FUNCTION f() RETURNS text AS $$\n\\unrestrict abc123 \n$$ LANGUAGE sql;\n\n\\unrestrict abc123\n";
         let s = parse("pre-data.sql", text.as_bytes()).unwrap();
         assert!(s.restricted);

@@ -55,6 +55,14 @@ pub async fn dump(
         unchunked: &whole,
     };
     let jobs::JobPlan { mut tables, jobs } = jobs::plan(session, catalog, sizing).await?;
+    // The catalog's size of every table dumped: an estimate of the COPY text.
+    let estimate: u64 = jobs
+        .iter()
+        .map(|j| (j.slot, j.table.bytes.max(0) as u64))
+        .collect::<std::collections::HashMap<_, _>>()
+        .values()
+        .sum();
+    progress.overall("dumping", estimate, true);
     let workers = Workers::new(jobs, session.server_version_num);
     let clients = workers.connect(session, &opts.source, env, opts.jobs).await?;
     let schema = scripts::files();
@@ -79,6 +87,7 @@ pub async fn dump(
         }
         (done?, scripts.texts)
     };
+    progress.finish_overall();
     let (done, script_texts) = done;
     let probed = assemble(&mut tables, done, writer);
     let sequences = sequences(session, decided).await?;

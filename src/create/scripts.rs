@@ -47,6 +47,7 @@ pub async fn write(
                 }));
             };
             let (text, removed) = schema_script::without_user_mappings(&text);
+            let text = schema_script::portable_settings(&text);
             if removed > 0 {
                 tracing::info!(script = %path, "left out {removed} user mapping(s): their options hold credentials");
             }

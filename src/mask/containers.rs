@@ -415,3 +415,14 @@ mod tests {
         assert_eq!(parse_record("()").unwrap(), vec![None]);
     }
 }
+
+#[cfg(test)]
+mod composite_tests {
+    use super::*;
+
+    #[test]
+    fn a_quoted_composite_parses() {
+        let f = parse_record("(\"221B Baker Street\",London,\"NW1 6XE\")").unwrap();
+        assert_eq!(f.len(), 3);
+    }
+}

@@ -71,6 +71,10 @@ pub enum RestoreError {
     /// The target has tables and `--clean` was not given (exit 1).
     #[error("the target database {target} is not empty (it has {objects}); restore into an empty database, or add --clean to drop what the snapshot will create")]
     NotEmpty { target: String, objects: String },
+    /// The target's server is of an older major version than the
+    /// snapshot's source (exit 1): pg_dump's scripts only go forward.
+    #[error("the snapshot comes from PostgreSQL {source_major} and the target server is PostgreSQL {target_major}: a restore goes into the same major version or a newer one; nothing was loaded")]
+    OlderTarget { source_major: i32, target_major: i32 },
     #[error("{what}: {reason}")]
     Load { what: String, reason: String },
     /// A parallel restore failed after its schema was committed, and what
@@ -94,7 +98,9 @@ impl crate::error::Classify for RestoreError {
     fn fault(&self) -> crate::error::Fault {
         use crate::error::Fault;
         match self {
-            RestoreError::NotEmpty { .. } | RestoreError::Connect(ConnectError::Settings(_)) => Fault::Config,
+            RestoreError::NotEmpty { .. }
+            | RestoreError::OlderTarget { .. }
+            | RestoreError::Connect(ConnectError::Settings(_)) => Fault::Config,
             RestoreError::Interrupted => Fault::Interrupted,
             RestoreError::Undone { cause, .. } if matches!(**cause, RestoreError::Interrupted) => Fault::Interrupted,
             _ => Fault::Runtime,
@@ -165,10 +171,17 @@ pub async fn restore(
         until_cancelled(&opts.cancel, snapshot::check_listing(store, snap)).await??;
         None
     } else {
-        Some(fetch(store, snap, opts).await?)
+        let fetched = fetch(store, snap, opts, progress).await;
+        progress.finish_overall();
+        Some(fetched?)
     };
     let local = fetched.as_ref().map_or(store, |f| &f.local as &dyn Store);
+    // Exact: the manifest knows every table's COPY text.
+    let total: u64 =
+        snap.manifest.tables.iter().map(|t| t.raw_bytes.max(t.chunks.iter().map(|c| c.raw_bytes).sum())).sum();
+    progress.overall("loading", total, false);
     let result = restore_from(local, snap, target, env, opts, progress).await;
+    progress.finish_overall();
     if let Some(cache) = fetched.as_ref().and_then(|f| f.cache.as_ref()) {
         match cache.evict() {
             Ok(e) if e.files > 0 => tracing::info!(
@@ -203,7 +216,12 @@ struct Fetched {
 }
 
 /// Downloads what is not in the cache, checking each file on the way.
-async fn fetch(store: &dyn Store, snap: &Listed, opts: &RestoreOptions) -> Result<Fetched, RestoreError> {
+async fn fetch(
+    store: &dyn Store,
+    snap: &Listed,
+    opts: &RestoreOptions,
+    progress: &Progress,
+) -> Result<Fetched, RestoreError> {
     let load_err = |what: &str, e: std::io::Error| RestoreError::Load { what: what.into(), reason: e.to_string() };
     let dir = tempfile::tempdir().map_err(|e| load_err("creating a temporary folder for the snapshot's files", e))?;
     let cache = match &opts.cache {
@@ -217,8 +235,10 @@ async fn fetch(store: &dyn Store, snap: &Listed, opts: &RestoreOptions) -> Resul
         },
         None => None,
     };
+    let total: u64 = snap.manifest.files.iter().map(|f| f.bytes).sum();
+    progress.overall("downloading", total, false);
     let staged = {
-        let staging = snapshot::stage(store, snap, dir.path(), cache.as_ref(), opts.jobs.max(4));
+        let staging = snapshot::stage(store, snap, dir.path(), cache.as_ref(), opts.jobs.max(4), Some(progress));
         tokio::pin!(staging);
         tokio::select! {
             biased;
@@ -277,6 +297,15 @@ async fn restore_from(
     }
     let (client, created) = connect_target(target, env, opts.create).await?;
     let result = async {
+        let row = client
+            .query_one("SELECT pg_catalog.current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(|e| RestoreError::load("reading the target's server version", &e))?;
+        let target_num: i32 = column(&row, 0, "reading the target's server version")?;
+        let source_major = snap.manifest.source.server_version_num / 10_000;
+        if target_num / 10_000 < source_major {
+            return Err(RestoreError::OlderTarget { source_major, target_major: target_num / 10_000 });
+        }
         if !opts.clean {
             let objects = existing_objects(&client).await?;
             if !objects.is_empty() {

@@ -32,7 +32,7 @@ pub struct Staged {
 /// Checks every file's size and SHA-256 against the manifest. Reports every
 /// damaged or missing file at once.
 pub async fn verify(store: &dyn Store, snap: &Listed) -> Result<(), SnapshotError> {
-    check_files(store, snap, None, None, 4).await.map(|_| ())
+    check_files(store, snap, None, None, 4, None).await.map(|_| ())
 }
 
 /// Downloads every file of a snapshot once, `jobs` at a time, into `dir`
@@ -46,8 +46,9 @@ pub async fn stage(
     dir: &Path,
     cache: Option<&BlobCache>,
     jobs: usize,
+    progress: Option<&crate::progress::Progress>,
 ) -> Result<Staged, SnapshotError> {
-    check_files(store, snap, Some(dir), cache, jobs).await
+    check_files(store, snap, Some(dir), cache, jobs, progress).await
 }
 
 /// How one object ended.
@@ -64,6 +65,7 @@ async fn check_files(
     copy_to: Option<&Path>,
     cache: Option<&BlobCache>,
     jobs: usize,
+    progress: Option<&crate::progress::Progress>,
 ) -> Result<Staged, SnapshotError> {
     let mut seen = std::collections::HashSet::new();
     let unique: Vec<&FileEntry> = snap.manifest.files.iter().filter(|f| seen.insert(f.key(&snap.id))).collect();
@@ -77,7 +79,12 @@ async fn check_files(
         let mut refetched = false;
         if let (Some(dest), Some(_)) = (&dest, cache.filter(|_| f.blob)) {
             match cached(dest, f).await {
-                Ok(true) => return Ok(Outcome::Cached(f.bytes)),
+                Ok(true) => {
+                    if let Some(p) = progress {
+                        p.add(f.bytes);
+                    }
+                    return Ok(Outcome::Cached(f.bytes));
+                }
                 Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(file = %f.path, "a cached copy is damaged ({e}); downloading it again");
@@ -85,7 +92,11 @@ async fn check_files(
                 }
             }
         }
-        match check_file(store, &key, f, dest.as_deref()).await? {
+        let checked = check_file(store, &key, f, dest.as_deref()).await?;
+        if let Some(p) = progress {
+            p.add(f.bytes);
+        }
+        match checked {
             Some(problem) => Ok::<_, StoreError>(Outcome::Problem(problem)),
             None if dest.is_some() => Ok(Outcome::Downloaded { bytes: f.bytes, refetched }),
             None => Ok(Outcome::Checked),

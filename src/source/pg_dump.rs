@@ -75,6 +75,11 @@ impl PgDump<'_> {
             // Our COPY data is UTF-8 (the driver's client encoding); the
             // scripts must say the same, whatever the database's encoding.
             .arg("--encoding=UTF8");
+        // pg_dump 18 can write the planner's statistics (most common
+        // values, histogram bounds: column values); a snapshot never holds them.
+        if self.tool.major >= 18 {
+            cmd.arg("--no-statistics");
+        }
         match section {
             Section::PreData => {
                 cmd.arg("--section=pre-data");

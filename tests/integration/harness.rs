@@ -80,6 +80,62 @@ pub fn cluster() -> &'static Cluster {
     }
 }
 
+/// Where `scripts/install-pg-matrix` puts the servers of other majors.
+pub fn matrix_dir(major: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("target/tools/pg/{major}"))
+}
+
+/// A throwaway cluster of PostgreSQL `major` (13, 14, 16, 17 or 18, from
+/// `scripts/install-pg-matrix`), started on first use and stopped when the
+/// test process ends. Its client programs (psql, pg_dump for the checks)
+/// are PostgreSQL 18's, which speak to every one of them.
+pub fn version_cluster(major: u32) -> &'static Cluster {
+    static VERSIONS: OnceLock<std::sync::Mutex<BTreeMap<u32, &'static Cluster>>> = OnceLock::new();
+    let map = VERSIONS.get_or_init(Default::default);
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(c) = map.get(&major) {
+        return c;
+    }
+    let (server, client) = (matrix_dir(major), matrix_dir(18));
+    for (dir, what) in [(&server, "postgres"), (&client, "psql")] {
+        assert!(
+            dir.join("bin").join(what).is_file(),
+            "PostgreSQL {major} for the version matrix is not installed at {}: run scripts/setup (it runs scripts/install-pg-matrix)",
+            dir.display()
+        );
+    }
+    let dir = PathBuf::from(format!("/tmp/scrubsnap-test-{}-pg{major}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/throwaway-pg"))
+        .arg("start")
+        .arg(&dir)
+        .arg("--watch")
+        .arg(std::process::id().to_string())
+        .env("SCRUBSNAP_PG_BIN", server.join("bin"))
+        .env("LD_LIBRARY_PATH", server.join("lib"))
+        .env("SCRUBSNAP_PG_PASSWORD", format!("Pw-{}-v{major}", std::process::id()))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("running scripts/throwaway-pg for PostgreSQL {major}: {e}"));
+    assert!(
+        out.status.success(),
+        "could not start a PostgreSQL {major} cluster: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let parsed = url::Url::parse(&url).unwrap_or_else(|e| panic!("bad URL from throwaway-pg: {e}"));
+    let c: &'static Cluster = Box::leak(Box::new(Cluster {
+        host: parsed.host_str().unwrap_or("127.0.0.1").to_string(),
+        port: parsed.port().unwrap_or(5432),
+        user: "postgres".into(),
+        password: parsed.password().unwrap_or("").to_string(),
+        bin: client.join("bin"),
+        ca_cert: dir.join("ca.crt").is_file().then(|| dir.join("ca.crt")),
+    }));
+    map.insert(major, c);
+    c
+}
+
 impl Cluster {
     pub fn password(&self) -> &str {
         &self.password
