@@ -206,8 +206,31 @@ fn draw_person(rng: &mut ChaCha8Rng, locale: &Locale) -> Person {
     Person { first, last }
 }
 
-impl Email {
-    /// The address for `v`, with the names of `person` (or its own).
+/// A masker made of a person's names (email, username, the name parts):
+/// it masks a value alone with the person the value's own seed draws, and
+/// as a `person:` group's member with the group's person.
+trait PersonPart {
+    fn locale(&self) -> &Locale;
+    /// The output for `v` with the names of `person` (or its own).
+    fn make(&self, v: &str, s: &Seeder, person: Option<&Person>) -> String;
+}
+
+impl<T: PersonPart + Send + Sync> Masker for T {
+    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
+        Ok(Some(self.make(v, s, None)))
+    }
+    fn person(&self, v: &str, s: &Seeder) -> Option<Person> {
+        Some(draw_person(&mut s.rng(v.as_bytes()), self.locale()))
+    }
+    fn mask_person(&self, v: &str, s: &Seeder, p: &Person) -> Option<Result<Option<String>, MaskError>> {
+        Some(Ok(Some(self.make(v, s, Some(p)))))
+    }
+}
+
+impl PersonPart for Email {
+    fn locale(&self) -> &Locale {
+        &self.locale
+    }
     fn make(&self, v: &str, s: &Seeder, person: Option<&Person>) -> String {
         let seed = s.seed(v.as_bytes());
         let mut rng = <ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
@@ -223,17 +246,6 @@ impl Email {
         let tail = format!(".{}@{domain}", tag(&seed, 13));
         let (first, last) = fit_names(first, last, self.max_chars.map(|m| m.saturating_sub(tail.len() + 1)));
         format!("{first}.{last}{tail}")
-    }
-}
-impl Masker for Email {
-    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
-        Ok(Some(self.make(v, s, None)))
-    }
-    fn person(&self, v: &str, s: &Seeder) -> Option<Person> {
-        Some(draw_person(&mut s.rng(v.as_bytes()), &self.locale))
-    }
-    fn mask_person(&self, v: &str, s: &Seeder, p: &Person) -> Option<Result<Option<String>, MaskError>> {
-        Some(Ok(Some(self.make(v, s, Some(p)))))
     }
 }
 
@@ -275,8 +287,19 @@ pub struct Name {
     pub locale: Locale,
     pub part: NamePart,
 }
-impl Name {
-    fn make(&self, p: &Person) -> String {
+impl PersonPart for Name {
+    fn locale(&self) -> &Locale {
+        &self.locale
+    }
+    fn make(&self, v: &str, s: &Seeder, person: Option<&Person>) -> String {
+        let own;
+        let p = match person {
+            Some(p) => p,
+            None => {
+                own = draw_person(&mut s.rng(v.as_bytes()), &self.locale);
+                &own
+            }
+        };
         let (first, last) = (p.first, p.last);
         match self.part {
             NamePart::First => first.to_string(),
@@ -287,24 +310,16 @@ impl Name {
         }
     }
 }
-impl Masker for Name {
-    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
-        Ok(Some(self.make(&draw_person(&mut s.rng(v.as_bytes()), &self.locale))))
-    }
-    fn person(&self, v: &str, s: &Seeder) -> Option<Person> {
-        Some(draw_person(&mut s.rng(v.as_bytes()), &self.locale))
-    }
-    fn mask_person(&self, _: &str, _: &Seeder, p: &Person) -> Option<Result<Option<String>, MaskError>> {
-        Some(Ok(Some(self.make(p))))
-    }
-}
 
 /// `firstlast_tag`: injective.
 pub struct Username {
     pub locale: Locale,
     pub max_chars: Option<usize>,
 }
-impl Username {
+impl PersonPart for Username {
+    fn locale(&self) -> &Locale {
+        &self.locale
+    }
     fn make(&self, v: &str, s: &Seeder, person: Option<&Person>) -> String {
         let seed = s.seed(v.as_bytes());
         let mut rng = <ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
@@ -313,17 +328,6 @@ impl Username {
         let (first, last) =
             fit_names(ascii_slug(p.first), ascii_slug(p.last), self.max_chars.map(|m| m.saturating_sub(14)));
         format!("{first}{last}_{}", tag(&seed, 13))
-    }
-}
-impl Masker for Username {
-    fn mask(&self, v: &str, s: &Seeder) -> Result<Option<String>, MaskError> {
-        Ok(Some(self.make(v, s, None)))
-    }
-    fn person(&self, v: &str, s: &Seeder) -> Option<Person> {
-        Some(draw_person(&mut s.rng(v.as_bytes()), &self.locale))
-    }
-    fn mask_person(&self, v: &str, s: &Seeder, p: &Person) -> Option<Result<Option<String>, MaskError>> {
-        Some(Ok(Some(self.make(v, s, Some(p)))))
     }
 }
 

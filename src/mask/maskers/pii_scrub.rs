@@ -31,28 +31,11 @@ pub const PII_PATTERN: &str = concat!(
 
 /// Luhn check over the digits of a card-number-like span.
 pub fn luhn_ok(s: &str) -> bool {
-    let digits: Vec<u32> = s.chars().filter_map(|c| c.to_digit(10)).collect();
-    if digits.len() < 13 {
-        return false;
+    let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+    match digits.split_last() {
+        Some((&check, body)) if digits.len() >= 13 => super::ids::luhn_digit(body) == check,
+        _ => false,
     }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, &d)| {
-            if i % 2 == 1 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
 }
 
 /// IBAN mod-97 check.
