@@ -363,7 +363,9 @@ fn link_people(
     problems: &mut Vec<Problem>,
 ) {
     // Every member must be a person part, whatever else is wrong with it.
-    for tr in table_rules.values() {
+    let mut in_order: Vec<&rules::TableRules> = table_rules.values().copied().collect();
+    in_order.sort_by(|a, b| a.name.cmp(&b.name));
+    for tr in in_order {
         for c in &tr.rule.person_columns {
             let Some(ColumnRule::Mask(m)) = tr.rule.columns.get(c) else { continue };
             let Some(def) = registry::find(&m.masker) else { continue };

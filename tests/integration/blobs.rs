@@ -255,8 +255,9 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// A snapshot written by the release before data files became blobs
-/// (`tests/fixtures/snapshot-v3`: the demo shop, `rules/demo.yaml`, the
-/// masking test key, manifest format 3, data files in its own folder) is
+/// (`tests/fixtures/snapshot-v3`: the demo shop masked by the demo rules of
+/// then, `tests/fixtures/snapshot-v3-rules.yaml`, with the masking test
+/// key; manifest format 3, data files in its own folder) is
 /// still listed, verified and restored, to the same rows as a snapshot of
 /// today's layout; a store holding both prunes the old one and keeps the
 /// blobs of the new.
@@ -274,7 +275,11 @@ fn snapshots_of_the_previous_layout_stay_readable_and_prunable() {
     assert_eq!(r.code, 0, "a format-3 snapshot restores:\n{}", r.all());
 
     let shop = c.sql_db("v3_shop", "demo/seed.sql");
-    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/demo.yaml").to_string_lossy().to_string();
+    // The rules the format-3 snapshot was made with (the demo's, then).
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/snapshot-v3-rules.yaml")
+        .to_string_lossy()
+        .to_string();
     let r = super::harness::scrubsnap_env(
         &["create", "--source", &c.url(&shop), "--dest", &dest, "--rules", &rules],
         &[("SCRUBSNAP_KEY", "integration-test-key-0123456789abcdef")],
