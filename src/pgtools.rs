@@ -109,6 +109,10 @@ pub fn find(name: &'static str, server_major: u32, explicit: Option<&Path>) -> R
         candidates.extend(versioned_dirs(major).into_iter().map(|d| d.join(name)));
     }
     candidates.extend(unversioned_dirs().into_iter().map(|d| d.join(name)));
+    // Older ones only to say what is there when nothing new enough is.
+    for major in (server_major.saturating_sub(12)..server_major).rev() {
+        candidates.extend(versioned_dirs(major).into_iter().map(|d| d.join(name)));
+    }
     let mut seen = std::collections::HashSet::new();
     let mut best: Option<Tool> = None;
     let mut too_old = None;
@@ -130,7 +134,9 @@ pub fn find(name: &'static str, server_major: u32, explicit: Option<&Path>) -> R
                 }
             }
             Ok(tool) => {
-                too_old.get_or_insert(tool);
+                if too_old.as_ref().is_none_or(|o: &Tool| tool.major > o.major) {
+                    too_old = Some(tool);
+                }
             }
             Err(_) => continue,
         }

@@ -53,6 +53,11 @@ impl Progress {
         }
     }
 
+    /// Ends the whole run's line when dropped, on every way out.
+    pub fn overall_guard(&self) -> OverallGuard {
+        OverallGuard(self.clone())
+    }
+
     /// Ends the whole run's line.
     pub fn finish_overall(&self) {
         if let Some(b) = self.overall.lock().ok().and_then(|mut o| o.take()) {
@@ -87,6 +92,15 @@ impl Progress {
             bar
         });
         TableProgress { bar, run: self.clone(), counted: Arc::new(AtomicU64::new(0)) }
+    }
+}
+
+/// Ends the whole run's line when dropped ([`Progress::overall_guard`]).
+pub struct OverallGuard(Progress);
+
+impl Drop for OverallGuard {
+    fn drop(&mut self) {
+        self.0.finish_overall();
     }
 }
 

@@ -63,6 +63,7 @@ pub async fn dump(
         .values()
         .sum();
     progress.overall("dumping", estimate, true);
+    let overall = progress.overall_guard();
     let workers = Workers::new(jobs, session.server_version_num);
     let clients = workers.connect(session, &opts.source, env, opts.jobs).await?;
     let schema = scripts::files();
@@ -87,7 +88,7 @@ pub async fn dump(
         }
         (done?, scripts.texts)
     };
-    progress.finish_overall();
+    drop(overall);
     let (done, script_texts) = done;
     let probed = assemble(&mut tables, done, writer);
     let sequences = sequences(session, decided).await?;

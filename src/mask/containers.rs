@@ -342,19 +342,39 @@ pub fn write_record(fields: &[Option<String>]) -> String {
     out
 }
 
+/// One masked field of a composite type.
+pub struct CompositeField {
+    pub position: usize,
+    pub masker: Arc<dyn Masker>,
+    pub seeder: Seeder,
+    /// The field type's length, and whether output may be cut to it.
+    pub max_chars: Option<usize>,
+    pub truncate: bool,
+}
+
 /// Masks some fields of a composite value, by position.
 pub struct Composite {
-    pub fields: Vec<(usize, Arc<dyn Masker>, Seeder)>,
+    pub fields: Vec<CompositeField>,
 }
 
 impl Masker for Composite {
     fn mask(&self, value: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
         let mut fields = parse_record(value)?;
-        for (i, m, s) in &self.fields {
-            if let Some(Some(v)) = fields.get_mut(*i) {
+        for f in &self.fields {
+            if let Some(Some(v)) = fields.get_mut(f.position) {
                 if !v.is_empty() {
-                    let masked = m.mask(v, s)?;
-                    fields[*i] = masked;
+                    let mut masked = f.masker.mask(v, &f.seeder)?;
+                    if let (Some(m), Some(max)) = (masked.as_mut(), f.max_chars) {
+                        if m.chars().count() > max {
+                            if !f.truncate {
+                                return Err(MaskError(format!(
+                                    "a masked field is longer than its type's {max} characters"
+                                )));
+                            }
+                            *m = m.chars().take(max).collect();
+                        }
+                    }
+                    fields[f.position] = masked;
                 }
             }
         }

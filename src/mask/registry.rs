@@ -344,7 +344,7 @@ pub static MASKERS: &[MaskerDef] = &[
         &[], "vat_id: vat_number", TEXT, Injective::Yes, 0, false, Output::Generated, true,
         |_, cx| Ok(Arc::new(maskers::VatNumber { perms: maskers::DigitPerms::new(cx.key, &cx.purpose) }))),
     def!("digits", "Permutes every digit and keeps everything else (account numbers, references): injective for values of one layout.",
-        &[], "account_no: digits", &[TypeClass::Text, TypeClass::Numeric], Injective::Yes, 0, false, Output::Generated, true,
+        &[], "account_no: digits", TEXT, Injective::Yes, 0, false, Output::Generated, true,
         |_, cx| Ok(Arc::new(maskers::Digits { perms: maskers::DigitPerms::new(cx.key, &cx.purpose) }))),
     def!("imei", "A Luhn-valid IMEI (15 digits, layout kept), injective; keep_tac keeps the 8-digit device type.",
         &[OptionDef { name: "keep_tac", kind: "boolean", default: "false", help: "keep the type allocation code" }],
@@ -479,7 +479,7 @@ fn build_choice(o: &Opts, _: &BuildCx) -> Result<Arc<dyn Masker>, OptionError> {
         _ => return Err("option 'values' is required: a list of values or a map of value to weight".into()),
     };
     let total: f64 = values.iter().map(|(_, w)| w).sum();
-    if values.is_empty() || total <= 0.0 {
+    if values.is_empty() || total <= 0.0 || !total.is_finite() {
         return Err("option 'values' needs at least one value of positive weight".into());
     }
     Ok(Arc::new(maskers::Choice { values, total }))
@@ -522,8 +522,24 @@ fn build_composite(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, OptionErro
         if !def.accepts(column.class) {
             return Err(format!("field '{f}': masker '{name}' cannot mask type {}", column.type_name).into());
         }
-        let (m, s) = sub_masker_for(&name, &options, cx, &column).map_err(|e| format!("field '{f}': {e}"))?;
-        out.push((pos, m, s));
+        if let Some(max) = column.max_chars {
+            let needed = def.min_chars_for(&options);
+            if needed > max {
+                return Err(format!(
+                    "field '{f}': masker '{name}' writes at least {needed} characters but the field is {} (at most {max})",
+                    column.type_name
+                )
+                .into());
+            }
+        }
+        let (masker, seeder) = sub_masker_for(&name, &options, cx, &column).map_err(|e| format!("field '{f}': {e}"))?;
+        out.push(super::containers::CompositeField {
+            position: pos,
+            masker,
+            seeder,
+            max_chars: column.max_chars,
+            truncate: def.may_truncate(&options),
+        });
     }
     Ok(Arc::new(super::containers::Composite { fields: out }))
 }

@@ -401,7 +401,24 @@ fn link_people(
             .map(|(i, _)| i)
             .collect();
         let origin = |c: &str| tr.column_origins.get(c).cloned().unwrap_or_else(|| tr.origin.clone());
-        let mut ok = members.iter().all(|&i| mask.columns[i].masker.person("x", &mask.columns[i].seeder).is_some());
+        let mut ok = true;
+        for &i in &members {
+            let c = &mask.columns[i];
+            if c.masker.person("x", &c.seeder).is_some() {
+                continue;
+            }
+            ok = false;
+            // A masker that is no person part was named above; an array is
+            // the other way a member cannot take the person's names.
+            let type_name = t.columns.iter().find(|x| x.name == c.column).map_or("", |x| x.type_name.as_str());
+            if type_name.ends_with("[]") {
+                problems.push(origin(&c.column).problem(format!(
+                    "{}.{}: a person's parts are single values (names, email, username), and this column is {type_name}",
+                    t.display_name(),
+                    c.column
+                )));
+            }
+        }
         let Some(seed) = PERSON_SEED_ORDER
             .iter()
             .find_map(|name| members.iter().copied().find(|&i| mask.columns[i].def.name == *name))
@@ -542,6 +559,38 @@ crate::error::message_error!(
     Unfit
 );
 
+/// What an array column's rule must satisfy beyond its element's: a value
+/// that replaces the whole array (`fixed`, `choice`, `on_error: {fixed}`)
+/// must be an array literal, and a template from the row makes scalars.
+fn check_array_rule(m: &MaskRule, def: &registry::MaskerDef, what: &str) -> Result<(), Unfit> {
+    let is_array = |v: &str| crate::mask::containers::map_array(v, |e| Ok(Some(e.to_string()))).is_ok();
+    let mut whole: Vec<String> = Vec::new();
+    if def.whole_value() {
+        if let Some(serde_json::Value::String(v)) = m.options.get("value") {
+            whole.push(v.clone());
+        }
+        match m.options.get("values") {
+            Some(serde_json::Value::Array(a)) => whole.extend(a.iter().map(|v| v.as_str().unwrap_or("").to_string())),
+            Some(serde_json::Value::Object(o)) => whole.extend(o.keys().cloned()),
+            _ => {}
+        }
+    }
+    if let OnErrorSpec::Fixed(f) = &m.on_error {
+        whole.push(f.clone());
+    }
+    if whole.iter().any(|v| !is_array(v)) {
+        return Err(format!(
+            "{what} is an array: a value that replaces it whole (masker '{}' or on_error) must be an array literal such as '{{}}' or '{{a,b}}'",
+            m.masker
+        )
+        .into());
+    }
+    if m.options.get("from_row").and_then(serde_json::Value::as_bool) == Some(true) {
+        return Err(format!("{what} is an array: a from_row template makes one value, not an array").into());
+    }
+    Ok(())
+}
+
 pub fn check_and_build(
     m: &MaskRule,
     info: &ColumnInfo,
@@ -556,6 +605,9 @@ pub fn check_and_build(
     // An array is masked element by element (with the element type's fit
     // and uniqueness), except by the maskers that take any type, which
     // replace the whole value.
+    if info.element.is_some() {
+        check_array_rule(m, def, what)?;
+    }
     if let (Some(element), false) = (&info.element, def.whole_value()) {
         let inner = check_and_build(m, element, domain, key, &format!("the elements of {what}"))?;
         let masker: Arc<dyn crate::mask::Masker> = Arc::new(crate::mask::containers::ArrayOf {

@@ -235,7 +235,9 @@ async fn fetch(
         },
         None => None,
     };
-    let total: u64 = snap.manifest.files.iter().map(|f| f.bytes).sum();
+    // Each object once, as it is downloaded (blobs repeat: empty tables).
+    let mut seen = std::collections::HashSet::new();
+    let total: u64 = snap.manifest.files.iter().filter(|f| seen.insert(f.key(&snap.id))).map(|f| f.bytes).sum();
     progress.overall("downloading", total, false);
     let staged = {
         let staging = snapshot::stage(store, snap, dir.path(), cache.as_ref(), opts.jobs.max(4), Some(progress));

@@ -404,10 +404,22 @@ impl<'a> Loader<'a> {
     /// Loads a table, frozen, handing the files it did not start over to
     /// idle connections; the rows it loaded.
     async fn table(&self, client: &Client, (pos, t, files): TableFiles<'a>) -> Result<u64, RestoreError> {
-        // Before each file after the first: hand the rest over if another
-        // connection has nothing to do.
-        let share = || self.state.lock().is_ok_and(|s| s.idle > 0);
-        let loaded = load_table(client, self.store, self.snap, t, &files, self.progress, &share).await;
+        // Before each file after the first: stop if another connection
+        // failed; hand the rest over if another has nothing to do (claiming
+        // it, so that one idle connection does not make every loader hand over).
+        let next = || {
+            if self.failed.load(std::sync::atomic::Ordering::SeqCst) {
+                return Next::Stop;
+            }
+            match self.state.lock() {
+                Ok(mut s) if s.idle > 0 => {
+                    s.idle -= 1;
+                    Next::Share
+                }
+                _ => Next::Go,
+            }
+        };
+        let loaded = load_table(client, self.store, self.snap, t, &files, self.progress, &next).await;
         self.with_state(|s| {
             s.loading = s.loading.saturating_sub(1);
             if let Ok((_, done)) = &loaded {
@@ -424,6 +436,15 @@ impl<'a> Loader<'a> {
     }
 }
 
+/// What a table's loader does before its next file.
+enum Next {
+    Go,
+    /// Commit and leave the other files to idle connections.
+    Share,
+    /// Another connection failed: roll back and load nothing more.
+    Stop,
+}
+
 /// Loads a table's files in one transaction that first empties it: its
 /// rows go in frozen (`COPY ... FREEZE`, which needs the table created or
 /// emptied in the same transaction), so that its index builds, the
@@ -431,10 +452,10 @@ impl<'a> Loader<'a> {
 /// write every page again to set hint bits. (Measured: index builds after
 /// a frozen load take about a third less time.) The table is new and
 /// empty, so the TRUNCATE removes nothing. Before each file after the
-/// first, `share` says whether another connection is idle: then the load
-/// commits, and the files not started (the second number returned is how
-/// many were loaded) are left for other connections to load, unfrozen, in
-/// parallel.
+/// first, `next` says whether to go on, to commit and leave the files not
+/// started (the second number returned is how many were loaded) to other
+/// connections, which load them unfrozen, in parallel, or to roll back
+/// because the restore failed elsewhere (nothing loaded, then).
 async fn load_table(
     client: &Client,
     store: &dyn Store,
@@ -442,17 +463,21 @@ async fn load_table(
     t: &TableEntry,
     files: &[(&str, u64)],
     progress: &Progress,
-    share: &dyn Fn() -> bool,
+    next: &dyn Fn() -> Next,
 ) -> Result<(u64, usize), RestoreError> {
     let name = format!("{}.{}", t.schema, t.name);
     let begin = format!("BEGIN; TRUNCATE ONLY {}", t.qualified());
-    client.batch_execute(&begin).await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
     let loaded = async {
+        client.batch_execute(&begin).await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
         let mut rows = 0;
         let mut done = 0;
         for (i, file) in files.iter().enumerate() {
-            if i > 0 && share() {
-                break;
+            if i > 0 {
+                match next() {
+                    Next::Go => {}
+                    Next::Share => break,
+                    Next::Stop => return Ok(None),
+                }
             }
             let bar = progress.table("loading", &file_label(t, i, files.len()));
             let n = load_file(client, store, snap, t, *file, true, &bar).await;
@@ -461,13 +486,17 @@ async fn load_table(
             done += 1;
         }
         client.batch_execute("COMMIT").await.map_err(|e| RestoreError::load(format!("loading table {name}"), &e))?;
-        Ok((rows, done))
+        Ok(Some((rows, done)))
     }
     .await;
     match loaded {
-        Ok((rows, done)) => {
+        Ok(Some((rows, done))) => {
             tracing::info!(table = %name, rows, files = done, of = files.len(), "table loaded");
             Ok((rows, done))
+        }
+        Ok(None) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            Ok((0, 0))
         }
         Err(e) => {
             let _ = client.batch_execute("ROLLBACK").await;

@@ -150,6 +150,28 @@ pub fn in_value(v: &str) -> Vec<Kind> {
     out
 }
 
+/// The kinds a value is as a whole (trimmed): the structured identifiers
+/// whose maskers refuse anything else.
+pub fn whole_value(v: &str) -> Vec<Kind> {
+    let Some(d) = detectors() else { return Vec::new() };
+    let v = v.trim();
+    let whole = |re: &Regex| re.find(v).is_some_and(|m| m.start() == 0 && m.end() == v.len());
+    let mut out = Vec::new();
+    if whole(&d.card) && luhn_ok(v) {
+        out.push(Kind::Card);
+    }
+    if whole(&d.iban) && iban_ok(v) {
+        out.push(Kind::Iban);
+    }
+    if whole(&d.ssn) {
+        out.push(Kind::NationalId);
+    }
+    if whole(&d.mac) {
+        out.push(Kind::Mac);
+    }
+    out
+}
+
 /// Counts over a column's sample.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SampleStats {
@@ -157,6 +179,10 @@ pub struct SampleStats {
     pub sampled: u64,
     /// Per kind: how many sampled values contained it.
     pub hits: std::collections::BTreeMap<Kind, u64>,
+    /// Per kind: how many sampled values were one, whole (an IBAN, not a
+    /// sentence naming one).
+    #[serde(skip)]
+    pub whole: std::collections::BTreeMap<Kind, u64>,
 }
 
 impl SampleStats {
@@ -165,6 +191,18 @@ impl SampleStats {
         for k in in_value(v) {
             *self.hits.entry(k).or_default() += 1;
         }
+        for k in whole_value(v) {
+            *self.whole.entry(k).or_default() += 1;
+        }
+    }
+
+    /// Kinds that at least `min_share` of the sampled values are, whole.
+    pub fn whole_kinds(&self, min_share: f64) -> Vec<Kind> {
+        self.whole
+            .iter()
+            .filter(|(_, n)| self.sampled > 0 && **n as f64 / self.sampled as f64 >= min_share)
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// Kinds found in at least `min_share` of the sample (and in two values
@@ -185,6 +223,15 @@ impl SampleStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_values() {
+        assert_eq!(whole_value(" DE89 3704 0044 0532 0130 00 "), vec![Kind::Iban]);
+        assert!(whole_value("IBAN DE89 3704 0044 0532 0130 00").is_empty());
+        assert_eq!(whole_value("4111 1111 1111 1111"), vec![Kind::Card]);
+        assert_eq!(whole_value("078-05-1120"), vec![Kind::NationalId]);
+        assert_eq!(whole_value("00:1a:2b:3c:4d:5e"), vec![Kind::Mac]);
+    }
 
     #[test]
     fn names() {

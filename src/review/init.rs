@@ -39,6 +39,7 @@ fn candidates(col: &Column, info: &ColumnInfo, kinds: &[Kind], confirmed: &[Kind
     let n = col.name.to_ascii_lowercase();
     let mut out = Vec::new();
     let class = info.element.as_ref().map_or(info.class, |e| e.class);
+    let segments: Vec<&str> = n.split(|c: char| !c.is_ascii_alphanumeric()).collect();
     for k in kinds {
         match (k, class) {
             (Kind::Email, TypeClass::Text) if !in_text || detect::by_name(&col.name).contains(&Kind::Email) => {
@@ -70,11 +71,13 @@ fn candidates(col: &Column, info: &ColumnInfo, kinds: &[Kind], confirmed: &[Kind
             (Kind::Birth, TypeClass::Date) => out.push(rule("date_of_birth", &[])),
             (Kind::Birth, TypeClass::Timestamp) => out.push(rule("date_shift", &[("days", 180.into())])),
             (Kind::Ip, TypeClass::Inet | TypeClass::Text) if !in_text => out.push(rule("ip", &[])),
-            (Kind::Geo, TypeClass::Numeric | TypeClass::Float | TypeClass::Text) if n.contains("lat") => {
+            (Kind::Geo, TypeClass::Numeric | TypeClass::Float | TypeClass::Text)
+                if segments.iter().any(|s| matches!(*s, "lat" | "latitude")) =>
+            {
                 out.push(rule("latitude", &[]))
             }
             (Kind::Geo, TypeClass::Numeric | TypeClass::Float | TypeClass::Text)
-                if n.contains("lon") || n.contains("lng") =>
+                if segments.iter().any(|s| matches!(*s, "lon" | "lng" | "long" | "longitude")) =>
             {
                 out.push(rule("longitude", &[]))
             }
@@ -82,7 +85,8 @@ fn candidates(col: &Column, info: &ColumnInfo, kinds: &[Kind], confirmed: &[Kind
             (Kind::Geo, TypeClass::Numeric | TypeClass::Float) => {
                 out.push(rule("numeric_noise", &[("percent", 1.into())]))
             }
-            (Kind::Mac, TypeClass::Text | TypeClass::Other) if !in_text => out.push(rule("mac_address", &[])),
+            (Kind::Mac, TypeClass::Text) if !in_text => out.push(rule("mac_address", &[])),
+            (Kind::Mac, TypeClass::Other) if info.type_name == "macaddr" => out.push(rule("mac_address", &[])),
             (Kind::Iban, TypeClass::Text) if !in_text && confirmed.contains(&Kind::Iban) => out.push(rule("iban", &[])),
             (Kind::Iban, TypeClass::Text) if !in_text && (n.contains("bic") || n.contains("swift")) => {
                 out.push(rule("bic", &[]))
@@ -331,7 +335,8 @@ fn suggest(catalog: &Catalog, samples: &HashMap<(u32, String), SampleStats>) -> 
                 format!("suspected {}", parts.join(", "))
             };
             let what = format!("{}.{}", t.display_name(), c.name);
-            let confirmed: Vec<Kind> = by_values.iter().filter(|(_, share)| *share >= 0.9).map(|(k, _)| *k).collect();
+            let confirmed: Vec<Kind> =
+                samples.get(&(t.oid, c.name.clone())).map(|s| s.whole_kinds(0.9)).unwrap_or_default();
             let chosen = candidates(c, &info, &kinds, &confirmed, in_text)
                 .into_iter()
                 .find(|r| check_and_build(r, &info, DEFAULT_DOMAIN, &key, &what).is_ok());

@@ -112,7 +112,7 @@ pub fn version_cluster(major: u32) -> &'static Cluster {
         .arg("--watch")
         .arg(std::process::id().to_string())
         .env("SCRUBSNAP_PG_BIN", server.join("bin"))
-        .env("LD_LIBRARY_PATH", server.join("lib"))
+        .env("SCRUBSNAP_PG_LIB", server.join("lib"))
         .env("SCRUBSNAP_PG_PASSWORD", format!("Pw-{}-v{major}", std::process::id()))
         .stderr(Stdio::piped())
         .output()

@@ -175,9 +175,10 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
     std::fs::write(
         &slow,
         format!(
-            "#!/bin/sh\ncase \"$*\" in *--version*) exec '{r}' \"$@\";; esac\ntrap 'echo stopped >> {m}; exit 143' TERM\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\nexec '{r}' \"$@\"\n",
+            "#!/bin/sh\ncase \"$*\" in *--version*) exec '{r}' \"$@\";; esac\ntrap 'echo stopped >> {m}; exit 143' TERM\necho started >> {s}\ni=0\nwhile [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\nexec '{r}' \"$@\"\n",
             r = real.display(),
-            m = tools.path().join("terminated").display()
+            m = tools.path().join("terminated").display(),
+            s = tools.path().join("started").display()
         ),
     )
     .expect("write");
@@ -192,12 +193,14 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
             )
             .arg(&slow),
         );
-        // Wait for the table's data file: the run is writing.
+        // Wait for the table's data file (the run is writing) and for
+        // pg_dump to be running (it gets the stop as SIGTERM).
         let started = Instant::now();
         let written = loop {
             let files = crate::harness::blob_files(store.path()).len();
-            if files > 0 || started.elapsed() > Duration::from_secs(60) {
-                break files > 0;
+            let dumping = tools.path().join("started").exists();
+            if (files > 0 && dumping) || started.elapsed() > Duration::from_secs(60) {
+                break files > 0 && dumping;
             }
             std::thread::sleep(Duration::from_millis(50));
         };
@@ -229,6 +232,7 @@ fn a_stopped_create_removes_its_files_and_releases_the_lock() {
         let noted = std::fs::read_to_string(tools.path().join("terminated")).unwrap_or_default();
         assert!(noted.contains("stopped"), "SIG{signal}: pg_dump was not sent SIGTERM");
         let _ = std::fs::remove_file(tools.path().join("terminated"));
+        let _ = std::fs::remove_file(tools.path().join("started"));
     }
 
     // The next run takes the store without --force.

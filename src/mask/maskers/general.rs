@@ -25,6 +25,11 @@ impl Masker for GeneralizeDate {
         if matches!(t, "infinity" | "-infinity") {
             return Ok(Some(t.to_string()));
         }
+        // Dates before year 1 end in " BC"; the period keeps it.
+        let (t, era) = match t.strip_suffix(" BC") {
+            Some(rest) => (rest, " BC"),
+            None => (t, ""),
+        };
         let bad = || MaskError("not an ISO date or timestamp".into());
         let date_end = t.find([' ', 'T']).unwrap_or(t.len());
         let date = chrono::NaiveDate::parse_from_str(&t[..date_end], "%Y-%m-%d").map_err(|_| bad())?;
@@ -37,12 +42,12 @@ impl Masker for GeneralizeDate {
         let first = chrono::NaiveDate::from_ymd_opt(date.year(), month, 1).ok_or_else(bad)?;
         let rest = &t[date_end..];
         if rest.is_empty() {
-            return Ok(Some(first.format("%Y-%m-%d").to_string()));
+            return Ok(Some(format!("{}{era}", first.format("%Y-%m-%d"))));
         }
         // Keep the zone: whatever follows the time of day's digits and colons.
         let time = rest.get(1..).unwrap_or("");
         let zone_at = time.find(['+', '-', 'Z', ' ']).unwrap_or(time.len());
-        Ok(Some(format!("{} 00:00:00{}", first.format("%Y-%m-%d"), &time[zone_at..])))
+        Ok(Some(format!("{} 00:00:00{}{era}", first.format("%Y-%m-%d"), &time[zone_at..])))
     }
 }
 
@@ -68,13 +73,16 @@ impl Masker for GeneralizeNumber {
         }
         let x: f64 = t.parse().map_err(|_| MaskError("not a number".into()))?;
         let y = match self.how {
-            Coarsen::Bucket(b) => (x / b).floor() * b,
+            // A quotient a hair under a whole number (0.3 / 0.1) is that number.
+            Coarsen::Bucket(b) => ((x / b) + 1e-9).floor() * b,
+            // Toward zero, so the result never outgrows the column (32767 to
+            // 32000, not 33000).
             Coarsen::Digits(d) => {
                 if x == 0.0 {
                     0.0
                 } else {
                     let mag = 10f64.powi(x.abs().log10().floor() as i32 + 1 - d as i32);
-                    (x / mag).round() * mag
+                    ((x / mag) + 1e-9 * (x / mag).signum()).trunc() * mag
                 }
             }
         };
@@ -186,6 +194,10 @@ mod tests {
         assert_eq!(n(Coarsen::Bucket(1000.0)).mask("-1234.50", &s).unwrap().unwrap(), "-2000.00");
         assert_eq!(n(Coarsen::Digits(2)).mask("123456", &s).unwrap().unwrap(), "120000");
         assert_eq!(n(Coarsen::Digits(2)).mask("0.012345", &s).unwrap().unwrap(), "0.012000");
+        assert_eq!(n(Coarsen::Digits(2)).mask("32767", &s).unwrap().unwrap(), "32000", "stays in smallint");
+        assert_eq!(n(Coarsen::Digits(2)).mask("99.99", &s).unwrap().unwrap(), "99.00", "stays in numeric(4,2)");
+        assert_eq!(n(Coarsen::Bucket(0.1)).mask("0.30", &s).unwrap().unwrap(), "0.30");
+        assert_eq!(m(Period::Month).mask("0044-03-15 BC", &s).unwrap().unwrap(), "0044-03-01 BC");
         assert_eq!(Truncate { keep: 4 }.mask("SW1A 1AA", &s).unwrap().unwrap(), "SW1A");
         let r = RandomNumber { min: 1.0, max: 2.0, decimals: 2 };
         let x: f64 = r.mask("a", &s).unwrap().unwrap().parse().unwrap();

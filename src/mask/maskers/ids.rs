@@ -93,13 +93,25 @@ pub fn luhn_digit(body: &[u8]) -> u8 {
 
 /// Every digit but the first `keep` and the last permuted, the last made
 /// the Luhn check digit again.
-fn luhn_mask(perms: &DigitPerms, v: &str, keep: usize, min: usize, what: &str) -> Result<String, MaskError> {
+fn luhn_mask(
+    perms: &DigitPerms,
+    v: &str,
+    keep: usize,
+    brand: bool,
+    min: usize,
+    what: &str,
+) -> Result<String, MaskError> {
     let (pos, digits) = digits_of(v);
     if digits.len() < min || digits.len() > 30 || keep + 1 >= digits.len() {
         return Err(MaskError(format!("not a {what}")));
     }
-    let body = perms.permute(&digits[keep..digits.len() - 1], |_| true)?;
-    let mut out: Vec<u8> = digits[..keep].to_vec();
+    // With a brand kept, the output must name the same brand with as many
+    // digits (a Maestro 5018... may not come out as a Mastercard 51...):
+    // walking on past other bodies keeps each brand's numbers apart.
+    let prefix = &digits[..keep];
+    let body =
+        perms.permute(&digits[keep..digits.len() - 1], |b| !brand || brand_digits(&[prefix, b].concat()) == keep)?;
+    let mut out: Vec<u8> = prefix.to_vec();
     out.extend(body);
     out.push(luhn_digit(&out));
     Ok(put_digits(v, &pos, &out))
@@ -126,7 +138,7 @@ impl Masker for CardNumber {
     fn mask(&self, v: &str, _: &Seeder) -> Result<Option<String>, MaskError> {
         let (_, digits) = digits_of(v);
         let keep = if self.keep_brand { brand_digits(&digits) } else { 0 };
-        luhn_mask(&self.perms, v, keep, 12, "card number (12 to 19 digits)").map(Some)
+        luhn_mask(&self.perms, v, keep, self.keep_brand, 12, "card number (12 to 19 digits)").map(Some)
     }
 }
 
@@ -140,7 +152,7 @@ impl Masker for Imei {
         if digits_of(v).1.len() != 15 {
             return Err(MaskError("not an IMEI (15 digits)".into()));
         }
-        luhn_mask(&self.perms, v, if self.keep_tac { 8 } else { 0 }, 15, "IMEI").map(Some)
+        luhn_mask(&self.perms, v, if self.keep_tac { 8 } else { 0 }, false, 15, "IMEI").map(Some)
     }
 }
 
@@ -333,20 +345,23 @@ impl Masker for VatNumber {
         }
         let country: String = v.trim_start().chars().take(2).collect::<String>().to_ascii_uppercase();
         let out = match (country.as_str(), digits.len()) {
+            // German numbers do not start with 0.
             ("DE", 9) => {
-                let mut o = self.perms.permute(&digits[..8], |_| true)?;
+                let mut o = self.perms.permute(&digits[..8], |d| d[0] != 0)?;
                 o.push(mod11_10(&o));
                 o
             }
+            // Belgian numbers start with 0 or 1.
             ("BE", 10) => {
-                let mut o = self.perms.permute(&digits[..8], |_| true)?;
+                let mut o = self.perms.permute(&digits[..8], |d| d[0] <= 1)?;
                 let n = o.iter().fold(0u64, |a, &x| a * 10 + u64::from(x));
                 let c = 97 - (n % 97) as u8;
                 o.extend([c / 10, c % 10]);
                 o
             }
             ("FR", 11) => {
-                let siren = self.perms.permute(&digits[2..], |_| true)?;
+                // The SIREN carries a Luhn check digit of its own.
+                let siren = self.perms.permute(&digits[2..], |d| luhn_digit(&d[..8]) == d[8])?;
                 let n = siren.iter().fold(0u64, |a, &x| a * 10 + u64::from(x));
                 let key = ((12 + 3 * (n % 97)) % 97) as u8;
                 let mut o = vec![key / 10, key % 10];
@@ -446,6 +461,14 @@ mod tests {
         assert!(luhn_ok(&out) && out.starts_with('4') && out.len() == 19, "{out}");
         let out = card.mask("378282246310005", &s).unwrap().unwrap();
         assert!(luhn_ok(&out) && out.starts_with("37"), "{out}");
+        // A one-digit brand never comes out as a two-digit one.
+        for i in 0..300u64 {
+            let body = format!("5018{i:011}");
+            let d: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
+            let out = card.mask(&format!("{body}{}", luhn_digit(&d)), &s).unwrap().unwrap();
+            let o: Vec<u8> = out.bytes().map(|b| b - b'0').collect();
+            assert_eq!(brand_digits(&o), 1, "{out}");
+        }
         let imei = Imei { perms: perms(), keep_tac: true };
         let out = imei.mask("490154203237518", &s).unwrap().unwrap();
         assert!(luhn_ok(&out) && out.starts_with("49015420"), "{out}");

@@ -73,7 +73,9 @@ impl Masker for Url {
                 .map(|pair| match pair.split_once('=') {
                     Some((k, "")) => format!("{k}="),
                     Some((k, val)) => format!("{k}={}", token(s, val)),
-                    None => pair.to_string(),
+                    // A bare value (`?alice@example.com`) is data, not a name.
+                    None if pair.is_empty() => String::new(),
+                    None => token(s, pair),
                 })
                 .collect();
             out.push_str(&pairs.join("&"));
@@ -141,7 +143,9 @@ mod tests {
                 && out.contains(".png?id="),
             "{out}"
         );
-        assert!(out.contains("&ref=&x#"), "{out}");
+        assert!(out.contains("&ref=&"), "{out}");
+        let bare = u.mask("https://x.example/unsubscribe?alice@example.com&flag", &s).unwrap().unwrap();
+        assert!(!bare.contains("alice") && !bare.contains("flag"), "{bare}");
         assert_eq!(
             out,
             u.mask("https://bob:pw@shop.example.org:8443/users/alice.smith/avatar.png?id=42&ref=&x#top", &s)
