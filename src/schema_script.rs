@@ -31,8 +31,8 @@ pub enum ScriptError {
     Encoding(String),
 }
 
-/// Removes pg_dump's `\restrict` / `\unrestrict` pair. `name` is used in
-/// errors.
+/// Removes pg_dump's `\restrict` / `\unrestrict` pair and makes its session
+/// settings portable ([`portable_settings`]). `name` is used in errors.
 pub fn parse(name: &str, bytes: &[u8]) -> Result<Script, ScriptError> {
     let text = std::str::from_utf8(bytes).map_err(|_| ScriptError::Encoding(name.to_string()))?;
     // The opening line comes before any SQL: only comments and blank lines
@@ -51,7 +51,8 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Script, ScriptError> {
         offset += line.len();
     }
     let Some((key, start, after)) = key else {
-        return Ok(Script { body: text.to_string(), restricted: false });
+        // Snapshots written before their scripts were made portable too.
+        return Ok(Script { body: portable_settings(text), restricted: false });
     };
     let closing = format!("\\unrestrict {key}");
     let rest = &text[after..];
@@ -70,7 +71,7 @@ pub fn parse(name: &str, bytes: &[u8]) -> Result<Script, ScriptError> {
     body.push_str(&text[..start]);
     body.push_str(&rest[..close_start]);
     body.push_str(&rest[close_end..]);
-    Ok(Script { body, restricted: true })
+    Ok(Script { body: portable_settings(&body), restricted: true })
 }
 
 /// The entries of a pg_dump script: each starts at its comment header
