@@ -96,12 +96,7 @@ pub async fn check(args: CheckArgs, _ctx: &Context) -> Result<(), Failure> {
     };
     let subset = match &rules.subset {
         Some(rules_subset) => {
-            let dumped: std::collections::HashSet<u32> = selection
-                .with_rows
-                .iter()
-                .copied()
-                .filter(|o| catalog.table(*o).is_some_and(|t| !plan.skip_rows.contains(&t.display_name())))
-                .collect();
+            let dumped = plan.dumped(&catalog, &selection.with_rows);
             let bad = |p: Vec<scrubsnap::rules::Problem>| {
                 Failure::config(anyhow!("the rules cannot be applied:\n{}", scrubsnap::rules::RulesError(p)))
             };

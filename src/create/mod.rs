@@ -447,12 +447,7 @@ async fn decide(opts: &CreateOptions, session: &SourceSession) -> Result<Decided
     }
     let subset = match subset_rules {
         Some(rules) => {
-            let dumped: std::collections::HashSet<u32> = selection
-                .with_rows
-                .iter()
-                .copied()
-                .filter(|o| catalog.table(*o).is_some_and(|t| !plan.skip_rows.contains(&t.display_name())))
-                .collect();
+            let dumped = plan.dumped(&catalog, &selection.with_rows);
             let subset = SubsetPlan::build(rules, &catalog, &dumped).map_err(RulesError)?;
             subset.validate(&session.client, rules, &catalog).await.map_err(RulesError)?;
             Some(subset)

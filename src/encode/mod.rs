@@ -10,7 +10,7 @@
 //! happened to hand them over: an unchanged table compresses to the same
 //! bytes every night, which is what lets a store keep it once.
 //!
-//! On create the pipeline ([`crate::create`]) feeds a [`Compressor`] on the
+//! On create the pipeline (`src/create/`, above this stage) feeds a [`Compressor`] on the
 //! thread that masks; on restore, export and verify [`decompress_stream`]
 //! inflates on a blocking thread of its own, joined to the async reader by
 //! a bounded channel, so a slow consumer slows the reader down instead of

@@ -813,15 +813,9 @@ fn build_json(o: &Opts, cx: &BuildCx) -> Result<Arc<dyn Masker>, OptionError> {
     let mut out = Vec::new();
     for (path, spec) in paths {
         let steps = maskers::parse_json_path(path)?;
-        let (name, options) = match spec {
-            Value::String(n) => (n.clone(), Map::new()),
-            Value::Object(m) => {
-                let name =
-                    m.get("mask").and_then(Value::as_str).ok_or_else(|| format!("path '{path}' needs 'mask: NAME'"))?;
-                let mut rest = m.clone();
-                rest.remove("mask");
-                (name.to_string(), rest)
-            }
+        let (name, options) = match (spec, nested_spec(spec)) {
+            (_, Some(named)) => named,
+            (Value::Object(_), None) => return Err(format!("path '{path}' needs 'mask: NAME'").into()),
             _ => return Err(format!("path '{path}' must name a masker").into()),
         };
         let (m, s) = sub_masker(&name, &options, cx, true).map_err(|e| format!("path '{path}': {e}"))?;

@@ -81,6 +81,18 @@ struct Assigned {
     origin: Origin,
 }
 
+impl MaskPlan {
+    /// Of `with_rows` (the tables selected with their rows), those whose
+    /// rows are dumped: all but the ones the rules skip (`rows: skip`).
+    pub fn dumped(&self, catalog: &Catalog, with_rows: &HashSet<u32>) -> HashSet<u32> {
+        with_rows
+            .iter()
+            .copied()
+            .filter(|o| catalog.table(*o).is_some_and(|t| !self.skip_rows.contains(&t.display_name())))
+            .collect()
+    }
+}
+
 /// Builds the plan. `with_rows` are the tables whose rows will be dumped.
 /// Every problem is collected and reported at once.
 pub fn build(

@@ -299,11 +299,7 @@ async fn restore_from(
     }
     let (client, created) = connect_target(target, env, opts.create).await?;
     let result = async {
-        let row = client
-            .query_one("SELECT pg_catalog.current_setting('server_version_num')::int", &[])
-            .await
-            .map_err(|e| RestoreError::load("reading the target's server version", &e))?;
-        let target_num: i32 = column(&row, 0, "reading the target's server version")?;
+        let target_num = server_version_num(&client).await?;
         let source_major = snap.manifest.source.server_version_num / 10_000;
         if target_num / 10_000 < source_major {
             return Err(RestoreError::OlderTarget { source_major, target_major: target_num / 10_000 });
@@ -563,16 +559,22 @@ async fn admin_connection(target: &ConnSpec, env: &dyn Env) -> Result<Client, Re
     }
 }
 
+/// The server's version as a number (`180006` for 18.6).
+async fn server_version_num(client: &Client) -> Result<i32, RestoreError> {
+    const WHAT: &str = "reading the server version";
+    let row = client
+        .query_one("SELECT pg_catalog.current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| RestoreError::load(WHAT, &e))?;
+    column(&row, 0, WHAT)
+}
+
 /// Drops the target database, which this restore created. Its own
 /// connections are closed by now, though the server may still be ending
 /// them: PostgreSQL 13+ ends them with FORCE; older ones get a few tries.
 async fn drop_database(target: &ConnSpec, env: &dyn Env) -> Result<(), RestoreError> {
     let admin = admin_connection(target, env).await?;
-    let row = admin
-        .query_one("SELECT pg_catalog.current_setting('server_version_num')::int", &[])
-        .await
-        .map_err(|e| RestoreError::load("reading the server version", &e))?;
-    let version: i32 = column(&row, 0, "reading the server version")?;
+    let version = server_version_num(&admin).await?;
     let force = if version >= 130_000 { " WITH (FORCE)" } else { "" };
     let statement = format!("DROP DATABASE IF EXISTS {}{force}", sql::ident(&target.dbname));
     let mut tries = 0;

@@ -1,7 +1,7 @@
 //! Streams one table's rows out of the source with `COPY ... TO STDOUT`
 //! (text format): the source stage's output is a byte stream of COPY text
 //! per table or chunk. What happens to it next is the pipeline's business
-//! ([`crate::create`]).
+//! (`src/create/`, a stage above this one).
 
 use bytes::{Bytes, BytesMut};
 use futures_util::TryStreamExt;

@@ -26,18 +26,24 @@ impl DigitPerms {
         }
     }
 
-    /// The image of a string of `digits.len()` digits (values 0 to 9) that
-    /// satisfies `valid`, walking the permutation's cycle from `digits`.
+    /// One step of the permutation of strings of `digits.len()` digits
+    /// (values 0 to 9); `None` for none or more than 30 digits.
+    pub fn apply(&self, digits: &[u8]) -> Option<Vec<u8>> {
+        let p = self.perms.get(digits.len().checked_sub(1)?)?;
+        let x: u128 = digits.iter().fold(0u128, |acc, &d| acc * 10 + u128::from(d));
+        Some(to_digits(p.apply(x), digits.len()))
+    }
+
+    /// The image of a string of `digits.len()` digits that satisfies
+    /// `valid`, walking the permutation's cycle from `digits`.
     pub fn permute(&self, digits: &[u8], valid: impl Fn(&[u8]) -> bool) -> Result<Vec<u8>, MaskError> {
-        let n = digits.len();
-        let p = self.perms.get(n.wrapping_sub(1)).ok_or_else(|| MaskError("too many digits".into()))?;
-        let mut x: u128 = digits.iter().fold(0u128, |acc, &d| acc * 10 + u128::from(d));
+        let too_many = || MaskError("too many digits".into());
+        let mut out = self.apply(digits).ok_or_else(too_many)?;
         for _ in 0..10_000 {
-            x = p.apply(x);
-            let out = to_digits(x, n);
             if valid(&out) {
                 return Ok(out);
             }
+            out = self.apply(&out).ok_or_else(too_many)?;
         }
         Err(MaskError("no valid identifier of this format".into()))
     }

@@ -336,14 +336,13 @@ impl PersonPart for Username {
 /// permutation, so distinct numbers stay distinct.
 pub struct Phone {
     /// One permutation per digit count (1 to 30), built once.
-    perms: Vec<Permutation>,
+    perms: DigitPerms,
     pub keep_country: bool,
 }
 
 impl Phone {
     pub fn new(key: &MaskKey, purpose: &str, keep_country: bool) -> Self {
-        let perms = (1..=30u32).map(|d| Permutation::new(key, &format!("{purpose}/{d}"), 10u128.pow(d))).collect();
-        Phone { perms, keep_country }
+        Phone { perms: DigitPerms::new(key, purpose), keep_country }
     }
 }
 impl Masker for Phone {
@@ -379,19 +378,12 @@ impl Masker for Phone {
         if digits.is_empty() {
             return Ok(Some(v.to_string()));
         }
-        let new_digits: Vec<u8> = if let Some(p) = self.perms.get(digits.len() - 1) {
-            let value: u128 = digits.iter().fold(0u128, |acc, &i| acc * 10 + u128::from(chars[i] as u8 - b'0'));
-            let mut y = p.apply(value);
-            let mut out = vec![0u8; digits.len()];
-            for slot in out.iter_mut().rev() {
-                *slot = (y % 10) as u8;
-                y /= 10;
-            }
-            out
-        } else {
+        let value: Vec<u8> = digits.iter().map(|&i| chars[i] as u8 - b'0').collect();
+        // Past 30 digits, no permutation: keyed random digits.
+        let new_digits = self.perms.apply(&value).unwrap_or_else(|| {
             let mut rng = s.rng(v.as_bytes());
             digits.iter().map(|_| rng.random_range(0..10u8)).collect()
-        };
+        });
         let mut out: Vec<char> = chars.clone();
         for (slot, d) in digits.iter().zip(new_digits) {
             out[*slot] = (b'0' + d) as char;
